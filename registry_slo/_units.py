@@ -1,0 +1,103 @@
+"""Human units for durations ("30s", "1m30s", "250ms") and sizes ("1MiB", "512KB")."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, PlainSerializer
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_SIZE_FACTOR = {
+    "B": 1,
+    "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
+    "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
+}
+
+
+def parse_duration(value: object) -> float:
+    """Parse a duration into seconds.
+
+    Args:
+        value: a number of seconds, or a string of unit-suffixed parts
+            (``ms``, ``s``, ``m``, ``h``, ``d``, ``w``) such as ``"1m30s"``.
+
+    Returns:
+        The duration in seconds.
+
+    Raises:
+        ValueError: when the value is not a duration.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m, 1h30m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        pos = 0
+        seconds = 0.0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _DURATION_SECONDS[match.group(2)]
+            pos = match.end()
+        if pos != len(text) or not text:
+            raise ValueError(f"invalid duration {value!r}: expected e.g. 30s, 5m, 1h30m, 250ms")
+    else:
+        raise ValueError("expected a duration such as 30s, 5m, 1h30m")
+    if seconds < 0:
+        raise ValueError("a duration cannot be negative")
+    return seconds
+
+
+def parse_size(value: object) -> int:
+    """Parse a size into bytes.
+
+    Args:
+        value: a number of bytes, or a string such as ``"1MiB"``, ``"512KB"``, ``"64B"``.
+
+    Returns:
+        The size in bytes.
+
+    Raises:
+        ValueError: when the value is not a size.
+    """
+    if isinstance(value, bool):
+        raise ValueError("expected a size such as 1MiB, 512KiB, 4096")
+    if isinstance(value, int):
+        size = value
+    elif isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise ValueError(f"invalid size {value!r}: expected e.g. 1MiB, 512KiB, 10MB, 4096")
+        unit = (match.group(2) or "B").upper()
+        size = int(float(match.group(1)) * _SIZE_FACTOR[unit])
+    else:
+        raise ValueError("expected a size such as 1MiB, 512KiB, 4096")
+    if size < 0:
+        raise ValueError("a size cannot be negative")
+    return size
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds the way Prometheus writes durations (``30s``, ``5m``, ``1h30m``)."""
+    if seconds and seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    total = round(seconds)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(parts) or "0s"
+
+
+Duration = Annotated[
+    float, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
+]
+"""Seconds, written in config as ``30s``, ``5m``, ``1h``."""
+
+ByteSize = Annotated[int, BeforeValidator(parse_size)]
+"""Bytes, written in config as ``1MiB``, ``512KB`` or a plain integer."""

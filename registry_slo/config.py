@@ -1,0 +1,337 @@
+"""The one configuration model: a YAML file, overridable by ``REGISTRY_SLO_*`` variables.
+
+Unknown keys are errors, durations and sizes take human units, and secrets are read from
+files or environment variables only, held as :class:`~pydantic.SecretStr` so they are
+never printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from registry_slo._units import ByteSize, Duration
+
+__all__ = [
+    "AuthConfig",
+    "BasicAuth",
+    "ConfigError",
+    "NoAuth",
+    "ProbeConfig",
+    "ProbeKind",
+    "RegionConfig",
+    "Settings",
+    "TLSConfig",
+    "load_config",
+]
+
+ENV_PREFIX = "REGISTRY_SLO_"
+ProbeKind = Literal["push", "pull", "auth"]
+PROBE_KINDS: tuple[ProbeKind, ...] = ("push", "pull", "auth")
+_LABEL_SAFE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62})$")
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message names the file and the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _read_secret(file: Path | None, env: str | None, what: str) -> SecretStr:
+    if (file is None) == (env is None):
+        raise ValueError(f"set exactly one of {what}_file or {what}_env")
+    if file is not None:
+        try:
+            return SecretStr(file.read_text(encoding="utf-8").rstrip("\r\n"))
+        except OSError as exc:
+            raise ValueError(f"{what}_file: cannot read {file}: {exc.strerror}") from None
+    assert env is not None
+    if env not in os.environ:
+        raise ValueError(f"{what}_env: environment variable {env} is not set")
+    return SecretStr(os.environ[env])
+
+
+class NoAuth(_Strict):
+    """Anonymous access; Bearer token challenges are still answered anonymously."""
+
+    type: Literal["none"] = "none"
+
+
+class BasicAuth(_Strict):
+    """Username and password, sent as Basic auth or exchanged for a Bearer token."""
+
+    type: Literal["basic"]
+    username: str = Field(min_length=1)
+    password_file: Path | None = None
+    password_env: str | None = None
+    password: SecretStr = Field(default=SecretStr(""), exclude=True, repr=False)
+
+    @model_validator(mode="after")
+    def _load_password(self) -> BasicAuth:
+        object.__setattr__(
+            self, "password", _read_secret(self.password_file, self.password_env, "password")
+        )
+        return self
+
+
+AuthConfig = Annotated[NoAuth | BasicAuth, Field(discriminator="type")]
+
+
+class TLSConfig(_Strict):
+    """TLS settings for an ``https://`` region."""
+
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _check_files(self) -> TLSConfig:
+        for key in ("ca_file", "cert_file", "key_file"):
+            path = getattr(self, key)
+            if path is not None and not path.is_file():
+                raise ValueError(f"{key}: no such file {path}")
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class ProbeConfig(_Strict):
+    """What a region's synthetic probes do and how often."""
+
+    repository: str = "registry-slo/probe"
+    interval: Duration = 30.0
+    timeout: Duration = 10.0
+    jitter: Duration | None = Field(
+        default=None, description="random delay added to each run; default 10% of interval"
+    )
+    blob_size: ByteSize = 1 << 20
+    chunk_size: ByteSize = Field(
+        default=8 << 20, description="blobs larger than this are uploaded in PATCH chunks"
+    )
+    enabled: tuple[ProbeKind, ...] = PROBE_KINDS
+    canary_tag: str = "canary"
+
+    @model_validator(mode="after")
+    def _check(self) -> ProbeConfig:
+        if not _REPOSITORY.match(self.repository):
+            raise ValueError(f"repository: {self.repository!r} is not a valid repository name")
+        if not _TAG.match(self.canary_tag):
+            raise ValueError(f"canary_tag: {self.canary_tag!r} is not a valid tag")
+        if self.interval < 1:
+            raise ValueError("interval: must be at least 1s")
+        if not 0 < self.timeout <= self.interval:
+            raise ValueError("timeout: must be positive and not longer than interval")
+        if self.blob_size < 1:
+            raise ValueError("blob_size: must be at least 1 byte")
+        if self.chunk_size < 1024:
+            raise ValueError("chunk_size: must be at least 1KiB")
+        if len(set(self.enabled)) != len(self.enabled):
+            raise ValueError("enabled: lists a probe twice")
+        return self
+
+    @property
+    def effective_jitter(self) -> float:
+        """Seconds of random delay added to each scheduled run."""
+        return self.interval * 0.1 if self.jitter is None else self.jitter
+
+
+class RegionConfig(_Strict):
+    """One registry endpoint; ``name`` becomes the ``region`` label."""
+
+    name: str
+    url: str
+    auth: AuthConfig = NoAuth()
+    tls: TLSConfig = TLSConfig()
+    probe: ProbeConfig = ProbeConfig()
+
+    @model_validator(mode="after")
+    def _check(self) -> RegionConfig:
+        if not _LABEL_SAFE.match(self.name):
+            raise ValueError(
+                f"name: {self.name!r} must be lowercase letters, digits, '.', '_' or '-'"
+            )
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url: {self.url!r} must be an http:// or https:// URL")
+        if parts.path not in ("", "/") or parts.query:
+            raise ValueError(f"url: {self.url!r} must not have a path; /v2/ is added")
+        return self
+
+    @property
+    def base_url(self) -> str:
+        """The URL without a trailing slash."""
+        return self.url.rstrip("/")
+
+
+class Defaults(_Strict):
+    """Sections merged under every region's own settings."""
+
+    auth: dict[str, Any] | None = None
+    tls: dict[str, Any] | None = None
+    probe: dict[str, Any] | None = None
+
+
+class Settings(BaseSettings):
+    """The exporter's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    listen: str = "127.0.0.1:9731"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    defaults: Defaults = Defaults()
+    regions: tuple[RegionConfig, ...] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment variables override what the file says.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        defaults = data.get("defaults") or {}
+        regions = data.get("regions")
+        if not isinstance(defaults, dict) or not isinstance(regions, list | tuple):
+            return data
+        merged = []
+        for region in regions:
+            if isinstance(region, dict):
+                region = dict(region)
+                for section in ("auth", "tls", "probe"):
+                    base = defaults.get(section)
+                    if isinstance(base, dict):
+                        own = region.get(section)
+                        region[section] = {**base, **own} if isinstance(own, dict) else (
+                            base if own is None else own
+                        )
+            merged.append(region)
+        return {**data, "regions": merged}
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        listen_address(self.listen)
+        seen: set[str] = set()
+        for region in self.regions:
+            if region.name in seen:
+                raise ValueError(f"regions: the name {region.name!r} is used twice")
+            seen.add(region.name)
+        return self
+
+    def region(self, name: str) -> RegionConfig:
+        """Return the region called ``name``."""
+        for region in self.regions:
+            if region.name == name:
+                return region
+        raise KeyError(name)
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """Split ``host:port`` (IPv6 hosts in brackets) into its parts."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen: {listen!r} must be host:port")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an empty host means all
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("basic", "none") and out.endswith("auth"):
+            continue  # the discriminated-union branch name is noise to a user
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration ({exc.error_count()} error(s))"]
+    for error in exc.errors(include_url=False):
+        key = _format_location(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {source}: {key}: {message}")
+    overridden = sorted(k for k in os.environ if k.startswith(ENV_PREFIX))
+    if overridden:
+        lines.append(f"  (environment overrides in effect: {', '.join(overridden)})")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None) -> Settings:
+    """Load and validate the configuration.
+
+    Args:
+        path: the YAML file, or ``None`` for environment variables and defaults only.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigError: naming the file and the key that is wrong.
+    """
+    data: Any = {}
+    source = str(path) if path is not None else "environment"
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror}") from None
+        try:
+            data = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: the top level must be a mapping of keys")
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None

@@ -1,0 +1,53 @@
+"""OCI Distribution client: auth, blobs, manifests, and the failure taxonomy."""
+
+from __future__ import annotations
+
+from registry_slo.oci import media
+from registry_slo.oci._auth import Challenge, Credentials, parse_www_authenticate
+from registry_slo.oci._client import USER_AGENT, Manifest, RegistryClient, sha256_digest
+from registry_slo.oci._exceptions import (
+    AccessDenied,
+    AuthenticationFailed,
+    ConnectFailed,
+    DigestMismatch,
+    NotFound,
+    OperationTimeout,
+    ProtocolViolation,
+    RateLimited,
+    Reason,
+    RegistryError,
+    ResponseError,
+    ServerError,
+    TLSFailed,
+    TransportError,
+)
+from registry_slo.oci._metering import Meter, current_meter, metered, phase
+
+__all__ = [
+    "USER_AGENT",
+    "AccessDenied",
+    "AuthenticationFailed",
+    "Challenge",
+    "ConnectFailed",
+    "Credentials",
+    "DigestMismatch",
+    "Manifest",
+    "Meter",
+    "NotFound",
+    "OperationTimeout",
+    "ProtocolViolation",
+    "RateLimited",
+    "Reason",
+    "RegistryClient",
+    "RegistryError",
+    "ResponseError",
+    "ServerError",
+    "TLSFailed",
+    "TransportError",
+    "current_meter",
+    "media",
+    "metered",
+    "parse_www_authenticate",
+    "phase",
+    "sha256_digest",
+]

@@ -1,0 +1,84 @@
+"""Per-region state shared by that region's probes: the client and what we learned."""
+
+from __future__ import annotations
+
+import ssl
+
+import structlog
+
+from registry_slo.config import BasicAuth, RegionConfig
+from registry_slo.oci import Credentials, RegistryClient
+
+log = structlog.get_logger("registry_slo.probes")
+
+
+def ssl_context(region: RegionConfig) -> ssl.SSLContext | bool:
+    """The TLS verification setting for ``region``."""
+    tls = region.tls
+    if not region.base_url.startswith("https://"):
+        return True
+    if tls.insecure_skip_verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        context = ssl.create_default_context(cafile=str(tls.ca_file) if tls.ca_file else None)
+    if tls.cert_file is not None and tls.key_file is not None:
+        context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
+    return context
+
+
+def client_for(region: RegionConfig) -> RegistryClient:
+    """A :class:`RegistryClient` configured for ``region``."""
+    credentials = None
+    if isinstance(region.auth, BasicAuth):
+        credentials = Credentials(region.auth.username, region.auth.password.get_secret_value())
+    return RegistryClient(
+        region.base_url,
+        credentials=credentials,
+        verify=ssl_context(region),
+        timeout=region.probe.timeout,
+        chunk_size=region.probe.chunk_size,
+    )
+
+
+class RegionState:
+    """One region's client and the facts its probes discover about the registry.
+
+    Args:
+        config: the region's configuration.
+        client: the client to use (defaults to :func:`client_for`).
+    """
+
+    def __init__(self, config: RegionConfig, client: RegistryClient | None = None) -> None:
+        self.config = config
+        self.client = client or client_for(config)
+        self.delete_supported: bool | None = None
+        self.canary_digest: str | None = None
+
+    @property
+    def name(self) -> str:
+        """The region name."""
+        return self.config.name
+
+    @property
+    def repository(self) -> str:
+        """The probe repository."""
+        return self.config.probe.repository
+
+    def note_delete_unsupported(self, detail: str) -> None:
+        """Remember (and say once) that this registry refuses deletes."""
+        if self.delete_supported is not False:
+            log.warning(
+                "registry refuses deletes: push probes now overwrite one fixed tag instead "
+                "of creating unique tags; blobs accumulate until the registry runs garbage "
+                "collection with deletes enabled",
+                region=self.name,
+                repository=self.repository,
+                detail=detail,
+            )
+        self.delete_supported = False
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        await self.client.aclose()

@@ -1,0 +1,79 @@
+"""The pull probe: a canary image by tag, then by digest, every blob verified (M2, M3)."""
+
+from __future__ import annotations
+
+import json
+
+import structlog
+
+from registry_slo.oci import NotFound, ProtocolViolation, media, phase
+from registry_slo.probes._base import Outcome, Probe
+from registry_slo.probes._content import canary_image
+from registry_slo.probes._region import RegionState
+
+log = structlog.get_logger("registry_slo.probes")
+
+
+async def seed_canary(state: RegionState) -> str:
+    """Make sure the region holds the canary image under its tag; return its digest.
+
+    The canary is deterministic, so exporters sharing a registry agree on its digest.
+    """
+    probe = state.config.probe
+    client, repository = state.client, state.repository
+    image = canary_image(probe.blob_size)
+    current = await client.head_manifest(repository, probe.canary_tag)
+    if current != image.manifest.digest:
+        for blob in (image.layer, image.config):
+            if not await client.blob_exists(repository, blob.digest):
+                await client.upload_blob(repository, blob.data, blob.digest)
+        await client.put_manifest(
+            repository, probe.canary_tag, image.manifest.data, image.media_type
+        )
+        log.info(
+            "seeded canary image",
+            region=state.name, repository=repository, tag=probe.canary_tag,
+            digest=image.manifest.digest, replaced=current,
+        )
+    state.canary_digest = image.manifest.digest
+    return image.manifest.digest
+
+
+class PullProbe(Probe):
+    """Pull the canary by tag and by digest; download and verify config and layers."""
+
+    kind = "pull"
+
+    def __init__(self, state: RegionState) -> None:
+        super().__init__(state.name)
+        self.state = state
+
+    async def prepare(self) -> None:
+        if self.state.canary_digest is None:
+            await seed_canary(self.state)
+
+    async def run(self) -> Outcome:
+        client, repository = self.state.client, self.state.repository
+        tag = self.state.config.probe.canary_tag
+        try:
+            with phase("manifest"):
+                by_tag = await client.get_manifest(repository, tag)
+                manifest = await client.get_manifest(repository, by_tag.digest)
+                document = manifest.json()
+                if manifest.media_type in (media.OCI_INDEX, media.DOCKER_MANIFEST_LIST) or (
+                    document.get("mediaType") in (media.OCI_INDEX, media.DOCKER_MANIFEST_LIST)
+                ):
+                    first = document["manifests"][0]["digest"]
+                    document = (await client.get_manifest(repository, first)).json()
+                descriptors = [document["config"], *document["layers"]]
+            with phase("download"):
+                for descriptor in descriptors:
+                    await client.verify_blob(
+                        repository, descriptor["digest"], int(descriptor["size"])
+                    )
+        except NotFound:
+            self.state.canary_digest = None  # re-seed next time (deleted, or GC'd)
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, json.JSONDecodeError) as exc:
+            raise ProtocolViolation(f"malformed manifest: {exc!r}") from exc
+        return Outcome(repository=repository, digest=by_tag.digest)

@@ -1,0 +1,1 @@
+"""Outputs: the Prometheus metrics, logging and the exporter's HTTP server."""

@@ -1,0 +1,63 @@
+"""The exporter's HTTP endpoints: ``/metrics``, ``/healthz``, ``/readyz``."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+from collections.abc import Callable
+
+from prometheus_client.exposition import choose_encoder
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from registry_slo import __version__
+from registry_slo.telemetry.metrics import ExporterMetrics
+
+__all__ = ["build_app"]
+
+
+def build_app(metrics: ExporterMetrics, ready: Callable[[], bool]) -> Starlette:
+    """The ASGI application.
+
+    Args:
+        metrics: whose registry ``/metrics`` serves (OpenMetrics when asked for).
+        ready: whether ``/readyz`` answers 200 (every probe has run once).
+    """
+
+    async def index(request: Request) -> Response:
+        return PlainTextResponse(
+            f"registry-slo {__version__}\n\n"
+            "/metrics  Prometheus metrics\n"
+            "/healthz  liveness\n"
+            "/readyz   readiness: every probe has completed a first run\n"
+        )
+
+    async def metrics_endpoint(request: Request) -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        # Rendering takes milliseconds per thousand series: keep it off the event loop
+        # so probe timings are not disturbed by scrapes.
+        body = await asyncio.to_thread(encoder, metrics.registry)
+        headers = {}
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            body = await asyncio.to_thread(gzip.compress, body, 1)
+            headers["Content-Encoding"] = "gzip"
+        return Response(body, media_type=content_type, headers=headers)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(request: Request) -> Response:
+        if ready():
+            return PlainTextResponse("ready\n")
+        return PlainTextResponse("waiting for the first run of every probe\n", status_code=503)
+
+    return Starlette(
+        routes=[
+            Route("/", index),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+        ]
+    )
