@@ -14,7 +14,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from registry_slo._units import ByteSize, Duration
@@ -97,12 +105,15 @@ class TLSConfig(_Strict):
     key_file: Path | None = None
     insecure_skip_verify: bool = False
 
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {value}")
+        return value
+
     @model_validator(mode="after")
     def _check_files(self) -> TLSConfig:
-        for key in ("ca_file", "cert_file", "key_file"):
-            path = getattr(self, key)
-            if path is not None and not path.is_file():
-                raise ValueError(f"{key}: no such file {path}")
         if (self.cert_file is None) != (self.key_file is None):
             raise ValueError("cert_file and key_file go together")
         return self
@@ -124,22 +135,55 @@ class ProbeConfig(_Strict):
     enabled: tuple[ProbeKind, ...] = PROBE_KINDS
     canary_tag: str = "canary"
 
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not _REPOSITORY.match(value):
+            raise ValueError(f"{value!r} is not a valid repository name")
+        return value
+
+    @field_validator("canary_tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if not _TAG.match(value):
+            raise ValueError(f"{value!r} is not a valid tag")
+        return value
+
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @field_validator("blob_size")
+    @classmethod
+    def _blob_size(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError("must be at least 1 byte")
+        return value
+
+    @field_validator("chunk_size")
+    @classmethod
+    def _chunk_size(cls, value: int) -> int:
+        if value < 1024:
+            raise ValueError("must be at least 1KiB")
+        return value
+
+    @field_validator("enabled")
+    @classmethod
+    def _enabled(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a probe twice")
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> ProbeConfig:
-        if not _REPOSITORY.match(self.repository):
-            raise ValueError(f"repository: {self.repository!r} is not a valid repository name")
-        if not _TAG.match(self.canary_tag):
-            raise ValueError(f"canary_tag: {self.canary_tag!r} is not a valid tag")
-        if self.interval < 1:
-            raise ValueError("interval: must be at least 1s")
         if not 0 < self.timeout <= self.interval:
-            raise ValueError("timeout: must be positive and not longer than interval")
-        if self.blob_size < 1:
-            raise ValueError("blob_size: must be at least 1 byte")
-        if self.chunk_size < 1024:
-            raise ValueError("chunk_size: must be at least 1KiB")
-        if len(set(self.enabled)) != len(self.enabled):
-            raise ValueError("enabled: lists a probe twice")
+            raise ValueError(
+                f"timeout ({self.timeout:g}s) must be positive and not longer than "
+                f"interval ({self.interval:g}s)"
+            )
         return self
 
     @property
@@ -157,18 +201,22 @@ class RegionConfig(_Strict):
     tls: TLSConfig = TLSConfig()
     probe: ProbeConfig = ProbeConfig()
 
-    @model_validator(mode="after")
-    def _check(self) -> RegionConfig:
-        if not _LABEL_SAFE.match(self.name):
-            raise ValueError(
-                f"name: {self.name!r} must be lowercase letters, digits, '.', '_' or '-'"
-            )
-        parts = urlsplit(self.url)
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _LABEL_SAFE.match(value):
+            raise ValueError(f"{value!r} must be lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"url: {self.url!r} must be an http:// or https:// URL")
+            raise ValueError(f"{value!r} must be an http:// or https:// URL")
         if parts.path not in ("", "/") or parts.query:
-            raise ValueError(f"url: {self.url!r} must not have a path; /v2/ is added")
-        return self
+            raise ValueError(f"{value!r} must not have a path; /v2/ is added")
+        return value
 
     @property
     def base_url(self) -> str:
@@ -232,9 +280,14 @@ class Settings(BaseSettings):
             merged.append(region)
         return {**data, "regions": merged}
 
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        listen_address(value)
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> Settings:
-        listen_address(self.listen)
         seen: set[str] = set()
         for region in self.regions:
             if region.name in seen:
@@ -254,7 +307,7 @@ def listen_address(listen: str) -> tuple[str, int]:
     """Split ``host:port`` (IPv6 hosts in brackets) into its parts."""
     host, sep, port = listen.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ValueError(f"listen: {listen!r} must be host:port")
+        raise ValueError(f"{listen!r} must be host:port")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an empty host means all
 
 

@@ -15,8 +15,9 @@ from registry_slo.devenv.registry import HtpasswdAuth, LocalRegistry, free_port
 __all__ = ["run_demo"]
 
 
-def write_demo_config(workdir: Path, listen: str, registries: dict[str, str],
-                      password_file: Path, down_url: str) -> Path:
+def write_demo_config(
+    workdir: Path, listen: str, registries: dict[str, str], password_file: Path, down_url: str
+) -> Path:
     """Write the demo's configuration file and return its path."""
     config = {
         "listen": listen,

@@ -1,0 +1,128 @@
+"""Shared fixtures: real registries (plain, htpasswd, token, no-delete), fault proxies.
+
+Every fixture that needs a real component calls `require_binary`, which skips the test
+locally (naming the Debian package) and fails it under CI (``CI=true``).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+from harness import (
+    PROBER,
+    READER,
+    FaultProxy,
+    TokenRegistry,
+    TokenServer,
+    binary_path,
+    in_ci,
+    missing_binary_message,
+)
+
+from registry_slo.devenv import HtpasswdAuth, LocalRegistry, TokenAuth
+
+FaultProxyFactory = Callable[[LocalRegistry | str], FaultProxy]
+"""Start a `FaultProxy` in front of a registry (or an upstream URL)."""
+
+
+def require_binary(name: str) -> str:
+    """Return the path of a real component binary, or skip (locally) / fail (CI).
+
+    Args:
+        name: e.g. ``docker-registry``, ``skopeo``, ``promtool``.
+
+    Returns:
+        The binary's path.
+    """
+    path = binary_path(name)
+    if path is None:
+        message = missing_binary_message(name)
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture
+def registry() -> Iterator[LocalRegistry]:
+    """A started registry without auth, delete enabled."""
+    require_binary("docker-registry")
+    with LocalRegistry() as reg:
+        yield reg
+
+
+@pytest.fixture
+def htpasswd_registry() -> Iterator[LocalRegistry]:
+    """A started registry with htpasswd (bcrypt) auth for `PROBER` and `READER`.
+
+    The credentials are ``harness.PROBER`` / ``harness.READER`` and also
+    ``registry.auth.users``.
+    """
+    require_binary("docker-registry")
+    auth = HtpasswdAuth({PROBER.username: PROBER.password, READER.username: READER.password})
+    with LocalRegistry(auth=auth) as reg:
+        yield reg
+
+
+@pytest.fixture
+def token_server() -> Iterator[TokenServer]:
+    """A started token server: `PROBER` may pull/push/delete ``registry-slo/*``,
+    `READER` may pull everything."""
+    server = TokenServer(
+        {PROBER.username: PROBER.password, READER.username: READER.password},
+        {
+            PROBER.username: {"registry-slo/*": ["pull", "push", "delete"]},
+            READER.username: {"*": ["pull"]},
+        },
+    )
+    with server:
+        yield server
+
+
+@pytest.fixture
+def token_registry(token_server: TokenServer) -> Iterator[TokenRegistry]:
+    """A started ``auth.token`` registry trusting `token_server`."""
+    require_binary("docker-registry")
+    auth = TokenAuth(
+        realm=token_server.realm,
+        service=token_server.service,
+        issuer=token_server.issuer,
+        rootcertbundle=token_server.rootcertbundle,
+    )
+    with LocalRegistry(auth=auth) as reg:
+        yield TokenRegistry(reg, token_server)
+
+
+@pytest.fixture
+def nodelete_registry() -> Iterator[LocalRegistry]:
+    """A started registry without auth and with ``storage.delete.enabled: false``."""
+    require_binary("docker-registry")
+    with LocalRegistry(delete_enabled=False) as reg:
+        yield reg
+
+
+@pytest.fixture
+def stopped_registry_url() -> str:
+    """``http://127.0.0.1:PORT`` where nothing listens (a port bound, then closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[FaultProxyFactory]:
+    """Factory: ``fault_proxy(registry_or_url)`` starts a `FaultProxy` (stopped at teardown)."""
+    proxies: list[FaultProxy] = []
+
+    def make(upstream: LocalRegistry | str) -> FaultProxy:
+        url = upstream.url if isinstance(upstream, LocalRegistry) else upstream
+        proxy = FaultProxy(url).start()
+        proxies.append(proxy)
+        return proxy
+
+    yield make
+    for proxy in proxies:
+        proxy.stop()
