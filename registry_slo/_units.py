@@ -83,14 +83,13 @@ def parse_size(value: object) -> int:
 
 def format_duration(seconds: float) -> str:
     """Render seconds the way Prometheus writes durations (``30s``, ``5m``, ``1h30m``)."""
-    if seconds and seconds < 1:
-        return f"{round(seconds * 1000)}ms"
-    total = round(seconds)
+    total_ms = round(seconds * 1000)
     parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if total >= size:
-            parts.append(f"{total // size}{unit}")
-            total %= size
+    for unit, size in (("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000),
+                       ("ms", 1)):
+        if total_ms >= size:
+            parts.append(f"{total_ms // size}{unit}")
+            total_ms %= size
     return "".join(parts) or "0s"
 
 

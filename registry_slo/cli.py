@@ -1,4 +1,4 @@
-"""Command line: ``registry-slo serve | probe | validate | demo``."""
+"""Command line: ``registry-slo serve | probe | validate | generate | replay | demo``."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from registry_slo import __version__
 from registry_slo.config import ConfigError, Settings, load_config
+from registry_slo.ingest.config import FORMAT_NAMES
 from registry_slo.telemetry.logs import configure_logging
 
 __all__ = ["main"]
@@ -42,6 +46,45 @@ def _parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a configuration file")
     validate.add_argument("--config", "-c", type=Path, required=True)
 
+    generate = commands.add_parser(
+        "generate",
+        help="write Prometheus rules, promtool tests and Alertmanager routing for the SLOs",
+    )
+    generate.add_argument(
+        "--config", "-c", type=Path, default=Path("examples/regions.yaml"),
+        help="YAML configuration file (default: examples/regions.yaml)",
+    )
+    generate.add_argument(
+        "--out", "-o", type=Path, default=Path("alerts"),
+        help="output directory (default: alerts)",
+    )
+    generate.add_argument(
+        "--check", action="store_true",
+        help="write nothing; exit 1 if --out differs from a fresh generation",
+    )
+
+    replay = commands.add_parser(
+        "replay",
+        help="read registry log files once and print what the exporter would count",
+    )
+    replay.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    replay.add_argument(
+        "--format", "-f", choices=FORMAT_NAMES, default=None,
+        help="the log format (or take it from --config/--source)",
+    )
+    replay.add_argument(
+        "--config", "-c", type=Path, default=None,
+        help="configuration file: repository labels, and with --source a log source",
+    )
+    replay.add_argument(
+        "--source", default=None, help="use this ingest.logs entry's format, region, mapping"
+    )
+    replay.add_argument(
+        "--mapping", type=Path, default=None, help="YAML field mapping for --format jsonl"
+    )
+    replay.add_argument("--region", default=None, help="region label (default: replay)")
+    replay.add_argument("--json", action="store_true", help="print one JSON document")
+
     demo = commands.add_parser(
         "demo", help="start local registries and an exporter probing them (quick start)"
     )
@@ -65,8 +108,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     configure_logging(settings.log_format, settings.log_level)
-    if not settings.regions:
-        print("registry-slo: no regions configured: nothing to probe", file=sys.stderr)
+    if not (settings.regions or settings.ingest.logs or settings.ingest.notifications.endpoints):
+        print("registry-slo: no regions and no ingest sources configured: nothing to do",
+              file=sys.stderr)
         return EXIT_CONFIG
     asyncio.run(Exporter(settings).run())
     return 0
@@ -98,8 +142,97 @@ def _probe(args: argparse.Namespace) -> int:
 
 def _validate(args: argparse.Namespace) -> int:
     settings = _load(args.config)
-    probes = sum(len(r.probe.enabled) for r in settings.regions)
+    probes = sum(len(r.probes) for r in settings.regions)
     print(f"{args.config}: ok ({len(settings.regions)} region(s), {probes} probe(s))")
+    return 0
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from registry_slo.generate import GenerationError, check, generate, warnings
+
+    settings = _load(args.config)
+    try:
+        for warning in warnings(settings):
+            print(f"registry-slo: warning: {warning}", file=sys.stderr)
+        if args.check:
+            differences = check(settings, args.out)
+            if differences:
+                print(
+                    f"registry-slo: {args.out} is not what {args.config} generates "
+                    f"({len(differences)} difference(s)):",
+                    file=sys.stderr,
+                )
+                for line in differences:
+                    print(f"  {line}", file=sys.stderr)
+                print(
+                    f"run: registry-slo generate --config {args.config} --out {args.out}",
+                    file=sys.stderr,
+                )
+                return 1
+            print(f"{args.out}: up to date with {args.config}")
+            return 0
+        written = generate(settings, args.out)
+    except GenerationError as exc:
+        print(f"registry-slo: {args.config}: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(f"{args.out}: wrote {len(written)} file(s) from {args.config}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from registry_slo.ingest import IngestConfig, JsonlMapping, replay
+
+    configure_logging("auto", "error")
+    ingest = _load(args.config).ingest if args.config is not None else IngestConfig()
+    options: dict[str, Any] = {
+        "repositories": ingest.repositories, "tag_memory": ingest.tag_memory,
+    }
+    log_format = args.format
+    if args.source is not None:
+        wanted = [s for s in ingest.logs if s.name == args.source]
+        if args.config is None or not wanted:
+            print(f"registry-slo: no ingest.logs entry named {args.source!r}", file=sys.stderr)
+            return EXIT_CONFIG
+        source = wanted[0]
+        log_format = log_format or source.format
+        options.update(region=source.region, source=source.name, mapping=source.mapping,
+                       max_line_bytes=source.max_line_bytes)
+    if log_format is None:
+        print("registry-slo: replay needs --format or --config with --source", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.mapping is not None:
+        try:
+            options["mapping"] = JsonlMapping(**yaml.safe_load(args.mapping.read_text()))
+        except (OSError, yaml.YAMLError, TypeError, ValueError) as exc:
+            print(f"registry-slo: {args.mapping}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+    if log_format == "jsonl" and options.get("mapping") is None:
+        print("registry-slo: --format jsonl needs --mapping (or --source)", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.region is not None:
+        options["region"] = args.region
+    try:
+        result = replay(args.files, log_format, **options)
+    except OSError as exc:
+        print(f"registry-slo: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 1
+    data = result.to_json()
+    if args.json:
+        print(json.dumps(data, sort_keys=True))
+        return 0
+    print(f"{data['lines']} line(s) in {len(data['files'])} file(s), "
+          f"{data['seconds']:.3f}s ({data['lines_per_second'] or 0:,.0f} lines/s)")
+    print(f"  observations {data['observations']}")
+    for kind in ("ignored", "rejected"):
+        for reason, count in data[kind].items():
+            print(f"  {kind:<12} {count:>10}  {reason}")
+    for region, operations in data["requests"].items():
+        for operation, codes in operations.items():
+            failed = sum(data["failures"].get(region, {}).get(operation, {}).values())
+            print(f"  {region} {operation:<14} {sum(codes.values()):>10} requests, "
+                  f"{failed} failed  {dict(codes)}")
+    if data["tag_overwrites"]:
+        print(f"  tag overwrites {data['tag_overwrites']}")
     return 0
 
 
@@ -117,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "probe": _probe,
         "validate": _validate,
+        "generate": _generate,
+        "replay": _replay,
         "demo": _demo,
     }
     try:

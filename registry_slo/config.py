@@ -26,23 +26,28 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from registry_slo._units import ByteSize, Duration
+from registry_slo.ingest.config import IngestConfig
+from registry_slo.sli.spec import SLI_KINDS, AlertingConfig, SLOSpec, check_alerting, check_slos
 
 __all__ = [
     "AuthConfig",
     "BasicAuth",
     "ConfigError",
     "NoAuth",
+    "OtelConfig",
     "ProbeConfig",
     "ProbeKind",
     "RegionConfig",
+    "ReplicationConfig",
     "Settings",
     "TLSConfig",
     "load_config",
 ]
 
 ENV_PREFIX = "REGISTRY_SLO_"
-ProbeKind = Literal["push", "pull", "auth"]
+ProbeKind = Literal["push", "pull", "auth", "cache"]
 PROBE_KINDS: tuple[ProbeKind, ...] = ("push", "pull", "auth")
+CACHE_PROBE_KINDS: tuple[ProbeKind, ...] = ("pull", "auth", "cache")
 _LABEL_SAFE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62})$")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
@@ -132,7 +137,10 @@ class ProbeConfig(_Strict):
     chunk_size: ByteSize = Field(
         default=8 << 20, description="blobs larger than this are uploaded in PATCH chunks"
     )
-    enabled: tuple[ProbeKind, ...] = PROBE_KINDS
+    enabled: tuple[ProbeKind, ...] | None = Field(
+        default=None,
+        description="probes to run; default push, pull, auth (pull, auth, cache for a cache)",
+    )
     canary_tag: str = "canary"
 
     @field_validator("repository")
@@ -172,8 +180,8 @@ class ProbeConfig(_Strict):
 
     @field_validator("enabled")
     @classmethod
-    def _enabled(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value):
+    def _enabled(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is not None and len(set(value)) != len(value):
             raise ValueError("lists a probe twice")
         return value
 
@@ -200,6 +208,17 @@ class RegionConfig(_Strict):
     auth: AuthConfig = NoAuth()
     tls: TLSConfig = TLSConfig()
     probe: ProbeConfig = ProbeConfig()
+    replicates_from: str | None = Field(
+        default=None, description="the region this one is a mirror of (replication lag)"
+    )
+    pull_through_cache_of: str | None = Field(
+        default=None, description="the region this one is a pull-through cache of"
+    )
+    debug_vars_url: str | None = Field(
+        default=None,
+        description="the registry's /debug/vars (distribution's http.debug.addr), read for "
+        "pull-through cache hit/miss counters",
+    )
 
     @field_validator("name")
     @classmethod
@@ -218,10 +237,117 @@ class RegionConfig(_Strict):
             raise ValueError(f"{value!r} must not have a path; /v2/ is added")
         return value
 
+    @model_validator(mode="after")
+    def _check_roles(self) -> RegionConfig:
+        if self.replicates_from and self.pull_through_cache_of:
+            raise ValueError("a region is either a mirror (replicates_from) or a "
+                             "pull-through cache (pull_through_cache_of), not both")
+        enabled = self.probe.enabled or ()
+        if self.pull_through_cache_of and "push" in enabled:
+            raise ValueError("probe.enabled: a pull-through cache refuses pushes; "
+                             "use pull, auth and cache")
+        if not self.pull_through_cache_of and "cache" in enabled:
+            raise ValueError("probe.enabled: the cache probe needs pull_through_cache_of")
+        return self
+
     @property
     def base_url(self) -> str:
         """The URL without a trailing slash."""
         return self.url.rstrip("/")
+
+    @property
+    def probes(self) -> tuple[ProbeKind, ...]:
+        """The probes this region runs (``probe.enabled`` or the default for its role)."""
+        if self.probe.enabled is not None:
+            return self.probe.enabled
+        return CACHE_PROBE_KINDS if self.pull_through_cache_of else PROBE_KINDS
+
+
+class ReplicationConfig(_Strict):
+    """Heartbeat canaries for replication lag (the pt-heartbeat model)."""
+
+    mode: Literal["both", "write", "read", "off"] = Field(
+        default="both",
+        description="write heartbeats to source regions, read them on mirrors, or both",
+    )
+    heartbeat_interval: Duration = 10.0
+    timeout: Duration = 5.0
+    tag: str = "registry-slo-heartbeat"
+    writer: str | None = Field(
+        default=None, description="this instance's identity in heartbeats; default hostname"
+    )
+
+    @field_validator("tag")
+    @classmethod
+    def _tag(cls, value: str) -> str:
+        if not _TAG.match(value):
+            raise ValueError(f"{value!r} is not a valid tag")
+        return value
+
+    @field_validator("heartbeat_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if value < 1:
+            raise ValueError("must be at least 1s")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ReplicationConfig:
+        if not 0 < self.timeout <= self.heartbeat_interval:
+            raise ValueError("timeout must be positive and not longer than heartbeat_interval")
+        return self
+
+    @property
+    def writes(self) -> bool:
+        """Whether this instance writes heartbeats."""
+        return self.mode in ("both", "write")
+
+    @property
+    def reads(self) -> bool:
+        """Whether this instance reads heartbeats on mirrors."""
+        return self.mode in ("both", "read")
+
+
+class OtelConfig(_Strict):
+    """OpenTelemetry: probe traces and OTLP metrics. Off by default.
+
+    Unset fields fall back to the standard ``OTEL_EXPORTER_OTLP_*`` environment variables
+    (endpoint, protocol, headers, certificate), as the OTLP exporters define them.
+    """
+
+    traces: bool = False
+    metrics: bool = False
+    endpoint: str | None = Field(
+        default=None, description="e.g. http://collector:4317; else OTEL_EXPORTER_OTLP_ENDPOINT"
+    )
+    protocol: Literal["grpc", "http/protobuf"] | None = Field(
+        default=None, description="else OTEL_EXPORTER_OTLP_PROTOCOL, else grpc"
+    )
+    headers: dict[str, str] = Field(default_factory=dict)
+    ca_file: Path | None = None
+    service_name: str = "registry-slo"
+    max_queue_size: int = Field(default=2048, ge=1)
+    export_timeout: Duration = 10.0
+    metrics_interval: Duration = 30.0
+
+    @field_validator("ca_file")
+    @classmethod
+    def _file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {value}")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"{value!r} must be an http:// or https:// URL")
+        return value
+
+    @property
+    def effective_protocol(self) -> str:
+        """The OTLP protocol: this setting, else ``OTEL_EXPORTER_OTLP_PROTOCOL``, else grpc."""
+        return self.protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
 
 
 class Defaults(_Strict):
@@ -244,6 +370,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     defaults: Defaults = Defaults()
     regions: tuple[RegionConfig, ...] = ()
+    slos: tuple[SLOSpec, ...] = ()
+    alerting: AlertingConfig = AlertingConfig()
+    replication: ReplicationConfig = ReplicationConfig()
+    ingest: IngestConfig = IngestConfig()
+    otel: OtelConfig = OtelConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -293,7 +424,25 @@ class Settings(BaseSettings):
             if region.name in seen:
                 raise ValueError(f"regions: the name {region.name!r} is used twice")
             seen.add(region.name)
+        for index, region in enumerate(self.regions):
+            for key in ("replicates_from", "pull_through_cache_of"):
+                other = getattr(region, key)
+                if other is not None and (other not in seen or other == region.name):
+                    raise ValueError(
+                        f"regions[{index}].{key}: {other!r} is not another configured region"
+                    )
+        check_slos(
+            self.slos,
+            {r.name: r.probes for r in self.regions},
+            [r.name for r in self.regions if r.replicates_from],
+        )
+        check_alerting(self.alerting, [r.name for r in self.regions])
         return self
+
+    def sources(self) -> list[RegionConfig]:
+        """Regions that some mirror replicates from (where heartbeats are written)."""
+        names = {r.replicates_from for r in self.regions if r.replicates_from}
+        return [r for r in self.regions if r.name in names]
 
     def region(self, name: str) -> RegionConfig:
         """Return the region called ``name``."""
@@ -337,6 +486,8 @@ def _format_location(loc: tuple[int | str, ...]) -> str:
             out += f"[{part}]"
         elif part in ("basic", "none") and out.endswith("auth"):
             continue  # the discriminated-union branch name is noise to a user
+        elif part in SLI_KINDS and out.endswith("sli"):
+            continue  # likewise the SLI kind
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"

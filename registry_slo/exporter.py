@@ -12,14 +12,25 @@ import uvicorn
 
 from registry_slo import __version__
 from registry_slo.config import Settings, listen_address
+from registry_slo.ingest import IngestService
 from registry_slo.observation import Observation
-from registry_slo.probes import ProbeScheduler, RegionState, build_probes, execute
+from registry_slo.probes import (
+    LagTracker,
+    ProbeScheduler,
+    build_probes,
+    build_regions,
+    execute,
+)
 from registry_slo.telemetry.metrics import ExporterMetrics
+from registry_slo.telemetry.otel import OpenTelemetry
 from registry_slo.telemetry.server import build_app
 
 log = structlog.get_logger("registry_slo")
 
 __all__ = ["Exporter", "probe_once"]
+
+CLOCK_TOLERANCE = 1.0
+"""Seconds of registry clock offset beyond which the exporter warns."""
 
 
 class _Server(uvicorn.Server):
@@ -41,9 +52,43 @@ class Exporter:
     def __init__(self, settings: Settings, metrics: ExporterMetrics | None = None) -> None:
         self.settings = settings
         self.metrics = metrics or ExporterMetrics()
-        self.states = [RegionState(region) for region in settings.regions]
-        self.scheduler = ProbeScheduler(build_probes(self.states), self.metrics)
+        self.states = build_regions(settings)
+        probes, trackers = build_probes(
+            settings, self.states, self._first_sight, self.metrics.cache_counters.update
+        )
+        self.otel = OpenTelemetry(settings.otel, self.metrics.standard)
+        self.scheduler = ProbeScheduler(
+            probes, self.metrics, sinks=[self._check_clock, self.otel.record],
+            tracer=self.otel.tracer,
+        )
+        for tracker in trackers:
+            self.metrics.track_replication(tracker.region, tracker.source_region, tracker.lag)
+        for state in self.states.values():
+            self.metrics.track_clock(state.name, state.client.clock.value)
+        self._clock_warned: set[str] = set()
+        self.ingest = IngestService(settings.ingest, self.metrics)
         self.app = build_app(self.metrics, lambda: self.scheduler.ready)
+
+    def _first_sight(self, tracker: LagTracker, lag: float) -> None:
+        self.metrics.replication_lag_first_sight.labels(
+            tracker.region, tracker.source_region
+        ).observe(lag)
+
+    def _check_clock(self, observation: Observation) -> None:
+        state = self.states[observation.region]
+        clock = state.client.clock
+        if clock.certainly_beyond(CLOCK_TOLERANCE):
+            if state.name not in self._clock_warned:
+                self._clock_warned.add(state.name)
+                log.warning(
+                    "registry clock differs from the exporter's by more than "
+                    f"{CLOCK_TOLERANCE:g}s: replication lag figures are off by as much",
+                    region=state.name,
+                    offset_seconds=round(clock.estimate, 3),
+                    uncertainty_seconds=round(clock.uncertainty, 3),
+                )
+        else:
+            self._clock_warned.discard(state.name)
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Serve until ``stop`` is set, or SIGINT/SIGTERM."""
@@ -66,42 +111,49 @@ class Exporter:
                 raise SystemExit(f"could not listen on {self.settings.listen}")
             await asyncio.sleep(0.01)
         self.scheduler.start()
+        ingest_stop = asyncio.Event()
+        ingesting = asyncio.create_task(self.ingest.run(ingest_stop), name="ingest")
         log.info(
             "registry-slo exporter started",
             version=__version__,
             listen=self.settings.listen,
-            regions=[s.name for s in self.states],
+            regions=list(self.states),
             probes=len(self.scheduler.probes),
         )
         waiting = asyncio.create_task(stop.wait(), name="stop")
         await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
         log.info("shutting down")
         self.scheduler.shutdown()
+        ingest_stop.set()
+        await ingesting  # saves the checkpoints
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await serving
         waiting.cancel()
-        for state in self.states:
+        for state in self.states.values():
             await state.aclose()
+        await self.otel.shutdown()
 
 
 async def probe_once(settings: Settings, regions: list[str] | None = None) -> list[Observation]:
-    """Run every enabled probe of every (or the named) region once.
+    """Run every probe of every (or the named) region once.
 
-    Regions run concurrently; a region's probes run one after another so that the pull
-    probe's canary seeding does not race the push probe.
+    Regions run concurrently; a region's probes run one after another (heartbeat writers
+    before readers) so that the pull probe's canary seeding does not race the push probe.
     """
-    states = [RegionState(r) for r in settings.regions if not regions or r.name in regions]
-    scheduled = build_probes(states)
+    states = build_regions(settings)
+    scheduled, _ = build_probes(settings, states)
+    wanted = [s for s in scheduled if not regions or s.probe.region in regions]
+    order = {"heartbeat": 0, "replication": 2}
+    wanted.sort(key=lambda s: order.get(s.probe.kind, 1))
 
-    async def region_runs(state: RegionState) -> list[Observation]:
-        return [
-            await execute(s.probe, s.timeout) for s in scheduled if s.probe.region == state.name
-        ]
+    async def region_runs(name: str) -> list[Observation]:
+        return [await execute(s.probe, s.timeout) for s in wanted if s.probe.region == name]
 
     try:
-        per_region = await asyncio.gather(*(region_runs(s) for s in states))
+        names = list(dict.fromkeys(s.probe.region for s in wanted))
+        per_region = await asyncio.gather(*(region_runs(name) for name in names))
     finally:
-        for state in states:
+        for state in states.values():
             await state.aclose()
     return [o for runs in per_region for o in runs]

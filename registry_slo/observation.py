@@ -35,6 +35,12 @@ class Observation:
         status: the HTTP status of the failing answer, when there was one.
         oci_code: the registry's OCI error code, for logs.
         detail: a human-readable description of the failure.
+        method: the HTTP method, when the source saw one request (ingest).
+        tag: the tag involved, when known (ingest: tag overwrite detection).
+        trace_id: the run's OpenTelemetry trace id (32 hex digits), when traced.
+        timed: ``False`` when the source did not say how long the operation took
+            (audit logs, 401s logged without a response line); ``duration_seconds``
+            is then 0 and must not be observed.
     """
 
     region: str
@@ -52,10 +58,14 @@ class Observation:
     status: int | None = None
     oci_code: str | None = None
     detail: str | None = None
+    method: str | None = None
+    tag: str | None = None
+    timed: bool = True
+    trace_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the ``probe --once --json`` line format)."""
-        return {
+        data: dict[str, Any] = {
             "region": self.region,
             "probe" if self.source == "probe" else "operation": self.operation,
             "source": self.source,
@@ -71,3 +81,13 @@ class Observation:
             "detail": self.detail,
             "time": round(self.time, 3),
         }
+        # Ingest-only fields appear only when set, so probe output keeps its shape.
+        if self.method is not None:
+            data["method"] = self.method
+        if self.tag is not None:
+            data["tag"] = self.tag
+        if not self.timed:
+            data["timed"] = False
+        if self.trace_id is not None:
+            data["trace_id"] = self.trace_id
+        return data

@@ -6,8 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runtime=(docker-registry ca-certificates)
-dev=(skopeo prometheus prometheus-alertmanager mtail prometheus-blackbox-exporter curl)
+runtime=(docker-registry skopeo ca-certificates)
+dev=(prometheus prometheus-alertmanager mtail prometheus-blackbox-exporter curl)
 packages=("${runtime[@]}")
 extras="."
 if [[ "${1:-}" == "--dev" ]]; then

@@ -1,52 +1,62 @@
-"""The quick start: local registries plus an exporter probing them."""
+"""The quick start: local registries plus an exporter probing them.
+
+Five regions, all on 127.0.0.1: ``local`` (open), ``local-auth`` (htpasswd),
+``local-mirror`` (kept in sync with ``local`` by a ``skopeo sync`` loop, for replication
+lag), ``local-cache`` (a pull-through cache of ``local``) and ``local-down`` (nothing
+listens: what a failing region looks like).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from registry_slo.config import load_config
+from registry_slo.devenv.mirror import SkopeoSyncLoop
 from registry_slo.devenv.registry import HtpasswdAuth, LocalRegistry, free_port
 
 __all__ = ["run_demo"]
 
+SYNC_PERIOD = 10.0
+"""Seconds between two syncs of the demo mirror."""
 
-def write_demo_config(
-    workdir: Path, listen: str, registries: dict[str, str], password_file: Path, down_url: str
-) -> Path:
-    """Write the demo's configuration file and return its path."""
-    config = {
+
+def demo_config(listen: str, urls: dict[str, str], password_file: Path,
+                cache_debug_url: str) -> dict[str, Any]:
+    """The demo's configuration."""
+    return {
         "listen": listen,
         "defaults": {"probe": {"interval": "15s", "timeout": "5s", "blob_size": "1MiB"}},
+        "replication": {"heartbeat_interval": "5s"},
         "regions": [
-            {"name": "local", "url": registries["local"]},
+            {"name": "local", "url": urls["local"]},
             {
                 "name": "local-auth",
-                "url": registries["local-auth"],
+                "url": urls["local-auth"],
                 "auth": {
                     "type": "basic",
                     "username": "prober",
                     "password_file": str(password_file),
                 },
             },
+            {"name": "local-mirror", "url": urls["local-mirror"], "replicates_from": "local",
+             "probe": {"enabled": ["pull", "auth"]}},
+            {"name": "local-cache", "url": urls["local-cache"], "pull_through_cache_of": "local",
+             "debug_vars_url": f"{cache_debug_url}/debug/vars"},
             # Nothing listens here: shows what a region that is down looks like.
-            {"name": "local-down", "url": down_url},
+            {"name": "local-down", "url": urls["local-down"]},
         ],
     }
-    path = workdir / "regions.yaml"
-    path.write_text(
-        "# Written by `registry-slo demo`.\n" + yaml.safe_dump(config, sort_keys=False),
-        encoding="utf-8",
-    )
-    return path
 
 
 def run_demo(listen: str = "127.0.0.1:9731", workdir: Path | None = None) -> int:
-    """Start two local registries and an exporter; serve until interrupted."""
+    """Start local registries, a sync loop and an exporter; serve until interrupted."""
     from registry_slo.exporter import Exporter
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="registry-slo-demo-"))
@@ -55,34 +65,46 @@ def run_demo(listen: str = "127.0.0.1:9731", workdir: Path | None = None) -> int
     password_file = workdir / "prober.password"
     password_file.write_text(password + "\n", encoding="utf-8")
     password_file.chmod(0o600)
-    plain = LocalRegistry(storage_dir=workdir / "storage-local", log_path=workdir / "local.log")
-    authed = LocalRegistry(
-        auth=HtpasswdAuth({"prober": password}),
-        storage_dir=workdir / "storage-local-auth",
-        log_path=workdir / "local-auth.log",
-    )
-    with plain, authed:
-        config_path = write_demo_config(
-            workdir,
-            listen,
-            {"local": plain.url, "local-auth": authed.url},
-            password_file,
-            f"http://127.0.0.1:{free_port()}",
+
+    def registry(name: str, **options: Any) -> LocalRegistry:
+        return LocalRegistry(storage_dir=workdir / f"storage-{name}",
+                             log_path=workdir / f"{name}.log", **options)
+
+    with contextlib.ExitStack() as stack:
+        local = stack.enter_context(registry("local"))
+        authed = stack.enter_context(
+            registry("local-auth", auth=HtpasswdAuth({"prober": password})))
+        mirror = stack.enter_context(registry("local-mirror"))
+        cache = stack.enter_context(
+            registry("local-cache", proxy_remote_url=local.url, debug_metrics=True))
+        urls = {"local": local.url, "local-auth": authed.url, "local-mirror": mirror.url,
+                "local-cache": cache.url, "local-down": f"http://127.0.0.1:{free_port()}"}
+        config_path = workdir / "regions.yaml"
+        config_path.write_text(
+            "# Written by `registry-slo demo`.\n" + yaml.safe_dump(
+                demo_config(listen, urls, password_file, cache.debug_url), sort_keys=False),
+            encoding="utf-8",
         )
         settings = load_config(config_path)
+        sync = SkopeoSyncLoop(local, mirror, "registry-slo/probe",
+                              settings.replication.tag, SYNC_PERIOD)
+        sync.start()
+        stack.callback(sync.stop)
         base = f"http://{listen}"
         print(
             f"""
 registry-slo demo
-  registries   local      {plain.url}
-               local-auth {authed.url}  (htpasswd, user prober)
-               local-down (nothing listening: probes fail with reason=connect)
+  registries   local        {local.url}
+               local-auth   {authed.url}  (htpasswd, user prober)
+               local-mirror {mirror.url}  (skopeo sync from local every {SYNC_PERIOD:g}s)
+               local-cache  {cache.url}  (pull-through cache of local)
+               local-down   (nothing listening: probes fail with reason=connect)
   config       {config_path}
   exporter     {base}/metrics   Prometheus metrics
                {base}/readyz    ready once every probe has run
   logs         {workdir}
 
-Try:  curl -s {base}/metrics | grep registry_slo_probe_success
+Try:  curl -s {base}/metrics | grep -E 'registry_slo_(probe_success|replication_lag_seconds)'
       registry-slo probe --once --config {config_path}
 Ctrl-C stops the exporter and the registries.
 """,

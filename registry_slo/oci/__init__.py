@@ -5,6 +5,7 @@ from __future__ import annotations
 from registry_slo.oci import media
 from registry_slo.oci._auth import Challenge, Credentials, parse_www_authenticate
 from registry_slo.oci._client import USER_AGENT, Manifest, RegistryClient, sha256_digest
+from registry_slo.oci._clock import ClockOffset
 from registry_slo.oci._exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -28,6 +29,7 @@ __all__ = [
     "AccessDenied",
     "AuthenticationFailed",
     "Challenge",
+    "ClockOffset",
     "ConnectFailed",
     "Credentials",
     "DigestMismatch",

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import httpx
 
-from registry_slo.oci._errors import error_from_exception, error_from_response
+from registry_slo.oci._errors import error_from_response
 from registry_slo.oci._exceptions import AccessDenied, ProtocolViolation, RegistryError
 from registry_slo.oci._metering import current_meter, phase
+from registry_slo.oci._transport import send
 
 __all__ = ["Challenge", "Credentials", "TokenAuth", "parse_www_authenticate"]
 
@@ -189,12 +190,10 @@ class TokenAuth:
             params.append(("account", self._credentials.username))
         started = time.perf_counter()
         with phase("auth"):
-            try:
-                response = await self._http.get(
-                    self._realm, params=httpx.QueryParams(params), headers=headers
-                )
-            except httpx.HTTPError as exc:
-                raise error_from_exception(exc, self._realm) from exc
+            request = self._http.build_request(
+                "GET", self._realm, params=httpx.QueryParams(params), headers=headers
+            )
+            response = await send(self._http, request)
             self.token_fetches += 1
             meter = current_meter()
             if meter is not None:

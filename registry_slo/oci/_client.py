@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import ssl
+import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -16,9 +17,11 @@ import httpx
 from registry_slo import __version__
 from registry_slo.oci import media
 from registry_slo.oci._auth import Credentials, TokenAuth
+from registry_slo.oci._clock import ClockOffset
 from registry_slo.oci._errors import error_from_exception, error_from_response
 from registry_slo.oci._exceptions import DigestMismatch, ProtocolViolation
 from registry_slo.oci._metering import current_meter, phase
+from registry_slo.oci._transport import send
 
 __all__ = ["Manifest", "RegistryClient", "sha256_digest"]
 
@@ -97,6 +100,8 @@ class RegistryClient:
             transport=transport,
         )
         self.auth = TokenAuth(self._http, credentials)
+        self.clock = ClockOffset()
+        """The registry's clock offset, estimated from every answer's ``Date`` header."""
 
     async def __aenter__(self) -> Self:
         return self
@@ -139,10 +144,9 @@ class RegistryClient:
             request = self._http.build_request(
                 method, url, headers=request_headers, content=content, params=params
             )
-            try:
-                response = await self._http.send(request, stream=stream)
-            except httpx.HTTPError as exc:
-                raise error_from_exception(exc, url) from exc
+            sent_at = time.time()
+            response = await send(self._http, request, stream=stream)
+            self.clock.observe(response.headers.get("date"), sent_at, time.time())
             _count_sent(content)
             if response.status_code != 401:
                 return response

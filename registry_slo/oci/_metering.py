@@ -3,7 +3,8 @@
 A :class:`Meter` is bound to the current task with :func:`metered`; the client adds the
 bytes it moves and times token fetches as the ``auth`` phase. Phases nest and are
 exclusive: time spent in an inner phase is not counted again in the outer one, so the
-phases of a probe add up to its duration.
+phases of a probe add up to its duration. When the meter carries an OpenTelemetry tracer,
+each phase is also a span, and :func:`span` makes the client's HTTP requests child spans.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Meter", "current_meter", "metered"]
+from opentelemetry.trace import Span, SpanKind, Tracer
+
+__all__ = ["Meter", "current_meter", "metered", "phase", "span"]
 
 
 @dataclass
@@ -24,6 +28,7 @@ class Meter:
     phases: dict[str, float] = field(default_factory=dict)
     bytes_sent: int = 0
     bytes_received: int = 0
+    tracer: Tracer | None = None
     _stack: list[list[float]] = field(default_factory=list, repr=False)
 
     @contextmanager
@@ -32,7 +37,13 @@ class Meter:
         frame = [time.perf_counter(), 0.0]  # start, time spent in nested phases
         self._stack.append(frame)
         try:
-            yield
+            if self.tracer is None:
+                yield
+            else:
+                with self.tracer.start_as_current_span(
+                    name, attributes={"registry_slo.phase": name}
+                ):
+                    yield
         finally:
             self._stack.pop()
             elapsed = time.perf_counter() - frame[0]
@@ -68,3 +79,19 @@ def phase(name: str) -> Iterator[None]:
         return
     with meter.phase(name):
         yield
+
+
+@contextmanager
+def span(
+    name: str, attributes: dict[str, Any] | None = None, kind: SpanKind = SpanKind.CLIENT
+) -> Iterator[Span | None]:
+    """A child span of the current one when the bound meter traces, else ``None``."""
+    meter = _current.get()
+    if meter is None or meter.tracer is None:
+        yield None
+        return
+    with meter.tracer.start_as_current_span(
+        name, kind=kind, attributes=attributes, record_exception=False,
+        set_status_on_exception=False,
+    ) as current:
+        yield current

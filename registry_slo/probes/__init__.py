@@ -2,48 +2,98 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
+
+from registry_slo.config import Settings
 from registry_slo.probes._base import Outcome, Probe, execute
 from registry_slo.probes._region import RegionState, client_for
 from registry_slo.probes.auth import AuthProbe
+from registry_slo.probes.cache import ColdCacheProbe, CounterSink
+from registry_slo.probes.heartbeat import HeartbeatWriter, LagTracker, ReplicationReader
 from registry_slo.probes.pull import PullProbe, seed_canary
 from registry_slo.probes.push import PushProbe
 from registry_slo.probes.scheduler import ProbeScheduler, ScheduledProbe
 
 __all__ = [
-    "PROBE_TYPES",
     "AuthProbe",
+    "ColdCacheProbe",
+    "HeartbeatWriter",
+    "LagTracker",
     "Outcome",
     "Probe",
     "ProbeScheduler",
     "PullProbe",
     "PushProbe",
     "RegionState",
+    "ReplicationReader",
     "ScheduledProbe",
     "build_probes",
+    "build_regions",
     "client_for",
     "execute",
     "seed_canary",
 ]
 
-PROBE_TYPES: dict[str, type[PushProbe] | type[PullProbe] | type[AuthProbe]] = {
-    "push": PushProbe,
-    "pull": PullProbe,
-    "auth": AuthProbe,
-}
+
+def build_regions(settings: Settings) -> dict[str, RegionState]:
+    """One :class:`RegionState` per configured region, caches linked to their upstream."""
+    states: dict[str, RegionState] = {}
+    for config in settings.regions:  # validation guarantees upstreams are configured
+        states[config.name] = RegionState(config)
+    for state in states.values():
+        if state.config.pull_through_cache_of:
+            state.upstream = states[state.config.pull_through_cache_of]
+    return states
 
 
-def build_probes(states: list[RegionState]) -> list[ScheduledProbe]:
-    """Every enabled probe of every region, with its schedule."""
-    scheduled = []
-    for state in states:
-        probe_config = state.config.probe
-        for kind in probe_config.enabled:
-            scheduled.append(
-                ScheduledProbe(
-                    PROBE_TYPES[kind](state),
-                    interval=probe_config.interval,
-                    jitter=probe_config.effective_jitter,
-                    timeout=probe_config.timeout,
-                )
-            )
-    return scheduled
+def build_probes(
+    settings: Settings,
+    states: dict[str, RegionState],
+    on_first_sight: Callable[[LagTracker, float], None] | None = None,
+    cache_counters: CounterSink | None = None,
+) -> tuple[list[ScheduledProbe], list[LagTracker]]:
+    """Every probe this instance runs, with its schedule, and the lag trackers of mirrors.
+
+    Args:
+        settings: the configuration.
+        states: from :func:`build_regions` (possibly a subset of the regions).
+        on_first_sight: called with the lag of each new heartbeat a mirror shows.
+        cache_counters: receives the pull-through caches' own hit/miss counters.
+    """
+    scheduled: list[ScheduledProbe] = []
+    for state in states.values():
+        probe = state.config.probe
+        for kind in state.config.probes:
+            instance: Probe
+            if kind == "push":
+                instance = PushProbe(state)
+            elif kind == "pull":
+                instance = PullProbe(state)
+            elif kind == "auth":
+                instance = AuthProbe(state)
+            else:
+                instance = ColdCacheProbe(state, cache_counters)
+            scheduled.append(ScheduledProbe(
+                instance, probe.interval, probe.effective_jitter, probe.timeout))
+    replication = settings.replication
+    beat = (replication.heartbeat_interval, replication.heartbeat_interval * 0.1,
+            replication.timeout)
+    if replication.writes:
+        writer = replication.writer or socket.gethostname()
+        for source in settings.sources():
+            if source.name in states:
+                scheduled.append(ScheduledProbe(
+                    HeartbeatWriter(states[source.name], replication.tag, writer), *beat))
+    trackers: list[LagTracker] = []
+    if replication.reads:
+        for region in settings.regions:
+            if region.replicates_from and region.name in states:
+                tracker = LagTracker(region.name, region.replicates_from)
+                trackers.append(tracker)
+                scheduled.append(ScheduledProbe(
+                    ReplicationReader(states[region.name], tracker, replication.tag,
+                                      on_first_sight),
+                    *beat,
+                ))
+    return scheduled, trackers

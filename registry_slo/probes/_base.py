@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import structlog
+from opentelemetry.trace import StatusCode, Tracer
 
 from registry_slo.observation import Observation
 from registry_slo.oci import Meter, Reason, RegistryError, metered
@@ -47,12 +48,40 @@ class Probe(ABC):
         """Untimed work after the measured part (runs after failures too)."""
 
 
-async def execute(probe: Probe, timeout: float) -> Observation:
+async def execute(probe: Probe, timeout: float, tracer: Tracer | None = None) -> Observation:
     """Run ``probe`` once within ``timeout`` seconds (prepare, run and cleanup together).
 
     Never raises for a registry failure: the failure is the observation's ``reason``.
+    With a ``tracer``, the run is a trace: a root span with the region, probe, repository,
+    digest and reason, a child per step (prepare, cleanup) and phase, and a grandchild per
+    HTTP request.
     """
-    meter = Meter()
+    if tracer is None:
+        return await _execute(probe, timeout, None)
+    attributes = {"registry_slo.region": probe.region, "registry_slo.probe": probe.kind}
+    with tracer.start_as_current_span(
+        f"probe {probe.kind}", attributes=attributes, record_exception=False,
+        set_status_on_exception=False,
+    ) as root:
+        observation = await _execute(probe, timeout, tracer)
+        if observation.repository:
+            root.set_attribute("oci.repository", observation.repository)
+        if observation.digest:
+            root.set_attribute("oci.digest", observation.digest)
+        if observation.status is not None:
+            root.set_attribute("http.response.status_code", observation.status)
+        if observation.reason is not None:
+            root.set_attribute("registry_slo.reason", str(observation.reason))
+            root.set_attribute("error.type", str(observation.reason))
+            root.set_status(StatusCode.ERROR, observation.detail)
+        context = root.get_span_context()
+        if context.trace_flags.sampled:
+            return replace(observation, trace_id=format(context.trace_id, "032x"))
+        return observation
+
+
+async def _execute(probe: Probe, timeout: float, tracer: Tracer | None) -> Observation:
+    meter = Meter(tracer=tracer)
     started = time.time()
     t0 = time.perf_counter()
     measured: float | None = None
@@ -61,8 +90,10 @@ async def execute(probe: Probe, timeout: float) -> Observation:
     reason: Reason | None = None
     try:
         async with asyncio.timeout(timeout):
-            await probe.prepare()
-            t0 = time.perf_counter()  # preparation is not part of the measurement
+            # Preparation (content, canary seeding) is traced but not measured.
+            with metered(Meter(tracer=tracer)) as side, side.phase("prepare"):
+                await probe.prepare()
+            t0 = time.perf_counter()
             with metered(meter):
                 outcome = await probe.run()
             measured = time.perf_counter() - t0
@@ -79,7 +110,8 @@ async def execute(probe: Probe, timeout: float) -> Observation:
     try:
         # Cleanup has its own budget: it must not turn a measured success into a failure.
         async with asyncio.timeout(timeout):
-            await probe.cleanup()
+            with metered(Meter(tracer=tracer)) as side, side.phase("cleanup"):
+                await probe.cleanup()
     except TimeoutError:
         log.warning("probe cleanup timed out", region=probe.region, probe=probe.kind)
     except Exception:

@@ -48,11 +48,19 @@ class RegionState:
     Args:
         config: the region's configuration.
         client: the client to use (defaults to :func:`client_for`).
+        upstream: the state of the region a pull-through cache caches.
     """
 
-    def __init__(self, config: RegionConfig, client: RegistryClient | None = None) -> None:
+    def __init__(
+        self,
+        config: RegionConfig,
+        client: RegistryClient | None = None,
+        upstream: RegionState | None = None,
+    ) -> None:
         self.config = config
         self.client = client or client_for(config)
+        self.upstream = upstream
+        """For a pull-through cache: the region it caches (where test content is pushed)."""
         self.delete_supported: bool | None = None
         self.canary_digest: str | None = None
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import structlog
 
-from registry_slo.oci import NotFound, ProtocolViolation, media, phase
+from registry_slo.oci import NotFound, ProtocolViolation, RegistryClient, media, phase
 from registry_slo.probes._base import Outcome, Probe
 from registry_slo.probes._content import canary_image
 from registry_slo.probes._region import RegionState
 
 log = structlog.get_logger("registry_slo.probes")
+
+_INDEXES = (media.OCI_INDEX, media.DOCKER_MANIFEST_LIST)
 
 
 async def seed_canary(state: RegionState) -> str:
@@ -39,8 +39,33 @@ async def seed_canary(state: RegionState) -> str:
     return image.manifest.digest
 
 
+async def pull_and_verify(client: RegistryClient, repository: str, reference: str) -> str:
+    """Pull ``reference`` by tag, then by digest, and download and verify every blob.
+
+    Timed as the ``manifest`` and ``download`` phases. Returns the manifest digest.
+    """
+    try:
+        with phase("manifest"):
+            by_tag = await client.get_manifest(repository, reference)
+            manifest = await client.get_manifest(repository, by_tag.digest)
+            document = manifest.json()
+            if manifest.media_type in _INDEXES or document.get("mediaType") in _INDEXES:
+                first = document["manifests"][0]["digest"]
+                document = (await client.get_manifest(repository, first)).json()
+            descriptors = [document["config"], *document["layers"]]
+        with phase("download"):
+            for descriptor in descriptors:
+                await client.verify_blob(repository, descriptor["digest"], int(descriptor["size"]))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+        raise ProtocolViolation(f"malformed manifest: {exc!r}") from exc
+    return by_tag.digest
+
+
 class PullProbe(Probe):
-    """Pull the canary by tag and by digest; download and verify config and layers."""
+    """Pull the canary by tag and by digest; download and verify config and layers.
+
+    On a pull-through cache the canary is seeded upstream, and this is the warm pull.
+    """
 
     kind = "pull"
 
@@ -48,32 +73,19 @@ class PullProbe(Probe):
         super().__init__(state.name)
         self.state = state
 
+    @property
+    def _seed_target(self) -> RegionState:
+        return self.state.upstream or self.state
+
     async def prepare(self) -> None:
         if self.state.canary_digest is None:
-            await seed_canary(self.state)
+            self.state.canary_digest = await seed_canary(self._seed_target)
 
     async def run(self) -> Outcome:
         client, repository = self.state.client, self.state.repository
-        tag = self.state.config.probe.canary_tag
         try:
-            with phase("manifest"):
-                by_tag = await client.get_manifest(repository, tag)
-                manifest = await client.get_manifest(repository, by_tag.digest)
-                document = manifest.json()
-                if manifest.media_type in (media.OCI_INDEX, media.DOCKER_MANIFEST_LIST) or (
-                    document.get("mediaType") in (media.OCI_INDEX, media.DOCKER_MANIFEST_LIST)
-                ):
-                    first = document["manifests"][0]["digest"]
-                    document = (await client.get_manifest(repository, first)).json()
-                descriptors = [document["config"], *document["layers"]]
-            with phase("download"):
-                for descriptor in descriptors:
-                    await client.verify_blob(
-                        repository, descriptor["digest"], int(descriptor["size"])
-                    )
+            digest = await pull_and_verify(client, repository, self.state.config.probe.canary_tag)
         except NotFound:
             self.state.canary_digest = None  # re-seed next time (deleted, or GC'd)
             raise
-        except (KeyError, IndexError, TypeError, ValueError, json.JSONDecodeError) as exc:
-            raise ProtocolViolation(f"malformed manifest: {exc!r}") from exc
-        return Outcome(repository=repository, digest=by_tag.digest)
+        return Outcome(repository=repository, digest=digest)

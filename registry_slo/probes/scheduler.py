@@ -23,6 +23,8 @@ from apscheduler.events import (
 )
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+from opentelemetry.trace import Tracer
+from prometheus_client.samples import Exemplar
 
 from registry_slo.observation import Observation
 from registry_slo.probes._base import Probe, execute
@@ -58,6 +60,8 @@ class ProbeScheduler:
         sinks: further consumers of every observation.
         first_run_within: the first run of each probe starts at a random moment within
             this many seconds (spreads load, and gives results soon after start).
+        tracer: when set, every run is a trace, and duration histograms carry its trace
+            id as exemplar.
     """
 
     def __init__(
@@ -66,8 +70,10 @@ class ProbeScheduler:
         metrics: ExporterMetrics,
         sinks: Iterable[Sink] = (),
         first_run_within: float = 5.0,
+        tracer: Tracer | None = None,
     ) -> None:
         self.probes = {p.job_id: p for p in probes}
+        self.tracer = tracer
         self.metrics = metrics
         self.sinks = list(sinks)
         self.first_run_within = first_run_within
@@ -79,7 +85,7 @@ class ProbeScheduler:
         """Start scheduling (call from within the running event loop)."""
         now = datetime.now(UTC)
         for job_id, scheduled in self.probes.items():
-            self.metrics.configure_probe(scheduled.probe.region, scheduled.probe.kind)
+            self.metrics.probes.configure(scheduled.probe.region, scheduled.probe.kind)
             # apscheduler adds 0..jitter to each run, cumulatively; shortening the interval
             # by half the jitter keeps the mean spacing at the configured interval.
             trigger = IntervalTrigger(
@@ -116,11 +122,16 @@ class ProbeScheduler:
         """Run one probe now, record and hand on the result."""
         self.metrics.probe_in_flight.inc()
         try:
-            observation = await execute(scheduled.probe, scheduled.timeout)
+            observation = await execute(scheduled.probe, scheduled.timeout, self.tracer)
         finally:
             self.metrics.probe_in_flight.dec()
         scheduled.runs += 1
-        self.metrics.record_probe(observation)
+        exemplar = None
+        if observation.trace_id is not None:
+            exemplar = Exemplar(
+                {"trace_id": observation.trace_id}, observation.duration_seconds, observation.time
+            )
+        self.metrics.probes.record(observation, exemplar)
         for sink in self.sinks:
             try:
                 sink(observation)
@@ -142,7 +153,7 @@ class ProbeScheduler:
         scheduled = self.probes.get(event.job_id)
         if scheduled is None:
             return
-        self.metrics.probe_skipped.labels(scheduled.probe.region, scheduled.probe.kind).inc()
+        self.metrics.probes.skipped(scheduled.probe.region, scheduled.probe.kind)
         log.warning(
             "probe run skipped: the previous run is still in progress or the run was missed",
             region=scheduled.probe.region, probe=scheduled.probe.kind,

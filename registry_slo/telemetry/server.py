@@ -35,10 +35,11 @@ def build_app(metrics: ExporterMetrics, ready: Callable[[], bool]) -> Starlette:
         )
 
     async def metrics_endpoint(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+        _, content_type = choose_encoder(request.headers.get("accept", ""))
+        openmetrics = content_type.startswith("application/openmetrics-text")
         # Rendering takes milliseconds per thousand series: keep it off the event loop
         # so probe timings are not disturbed by scrapes.
-        body = await asyncio.to_thread(encoder, metrics.registry)
+        body = await asyncio.to_thread(metrics.render, openmetrics)
         headers = {}
         if "gzip" in request.headers.get("accept-encoding", ""):
             body = await asyncio.to_thread(gzip.compress, body, 1)

@@ -33,7 +33,7 @@ def test_good_config_with_defaults_merged(tmp_path: Path) -> None:
     assert us.probe.blob_size == 64 * 1024 and us.probe.repository == "team/probe"
     assert eu.probe.interval == 60 and eu.probe.timeout == 5
     assert us.probe.effective_jitter == pytest.approx(1.5)
-    assert us.probe.enabled == ("push", "pull", "auth")
+    assert us.probes == ("push", "pull", "auth")
 
 
 def error_of(tmp_path: Path, text: str) -> str:

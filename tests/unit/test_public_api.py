@@ -8,8 +8,9 @@ from registry_slo.oci import Reason, RegistryError
 
 def test_oci_public_api() -> None:
     assert sorted(oci.__all__) == sorted([
-        "USER_AGENT", "AccessDenied", "AuthenticationFailed", "Challenge", "ConnectFailed",
-        "Credentials", "DigestMismatch", "Manifest", "Meter", "NotFound", "OperationTimeout",
+        "USER_AGENT", "AccessDenied", "AuthenticationFailed", "Challenge", "ClockOffset",
+        "ConnectFailed", "Credentials", "DigestMismatch", "Manifest", "Meter", "NotFound",
+        "OperationTimeout",
         "ProtocolViolation", "RateLimited", "Reason", "RegistryClient", "RegistryError",
         "ResponseError", "ServerError", "TLSFailed", "TransportError", "current_meter",
         "media", "metered", "parse_www_authenticate", "phase", "sha256_digest",

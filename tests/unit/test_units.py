@@ -36,7 +36,7 @@ def test_parse_size_rejects(text: object) -> None:
 
 
 @pytest.mark.parametrize(("seconds", "text"), [(30, "30s"), (90, "1m30s"), (0.25, "250ms"),
-                                               (2592000, "30d"), (0, "0s")])
+                                               (2592000, "30d"), (0, "0s"), (2.5, "2s500ms")])
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
     assert parse_duration(text) == seconds

@@ -1,0 +1,116 @@
+"""What the generators share: the (SLO, region) targets, their labels, the exporter's
+series names, and number formatting for PromQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from registry_slo._units import format_duration
+from registry_slo.config import Settings
+from registry_slo.sli.spec import SLOSpec, slo_regions
+from registry_slo.sli.windows import window_name
+
+__all__ = [
+    "DURATION_BUCKET",
+    "DURATION_COUNT",
+    "LAST_RUN",
+    "PROBES_CONFIGURED",
+    "PROBE_FAILURES",
+    "PROBE_REQUESTS",
+    "PROBE_SKIPPED",
+    "REPLICATION_LAG",
+    "GenerationError",
+    "SLOTarget",
+    "human_duration",
+    "num",
+    "slo_targets",
+]
+
+# The exporter's series the rules read (telemetry/metrics.py; a test pins the names).
+PROBE_REQUESTS = "registry_slo_probe_requests_total"
+PROBE_FAILURES = "registry_slo_probe_failures_total"
+DURATION_BUCKET = "registry_slo_probe_duration_seconds_bucket"
+DURATION_COUNT = "registry_slo_probe_duration_seconds_count"
+LAST_RUN = "registry_slo_probe_last_run_timestamp_seconds"
+PROBES_CONFIGURED = "registry_slo_probes_configured"
+PROBE_SKIPPED = "registry_slo_probe_skipped_total"
+REPLICATION_LAG = "registry_slo_replication_lag_seconds"
+
+
+class GenerationError(Exception):
+    """The configuration cannot be turned into rules; the message names the SLO."""
+
+
+@dataclass(frozen=True)
+class SLOTarget:
+    """One SLO in one region: the unit every rule group, alert and test is made for.
+
+    Attributes:
+        slo: the SLO.
+        region: the region name.
+        probe_interval: seconds between the region's probe runs.
+    """
+
+    slo: SLOSpec
+    region: str
+    probe_interval: float
+
+    @property
+    def sloth_id(self) -> str:
+        """``<region>-<slo>``: unique per target."""
+        return f"{self.region}-{self.slo.name}"
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """The labels every ``slo:*`` series of this target carries.
+
+        Sloth's labels, so Sloth's dashboards work: ``sloth_service`` is the region (the
+        registry in that region is the service), ``sloth_slo`` the SLO name; ``region``
+        is kept for routing and for the exporter's own dashboards.
+        """
+        return {
+            "region": self.region,
+            "sloth_id": self.sloth_id,
+            "sloth_service": self.region,
+            "sloth_slo": self.slo.name,
+        }
+
+    @property
+    def selector(self) -> str:
+        """The label matcher that selects this target's ``slo:*`` series."""
+        return f'{{sloth_id="{self.sloth_id}"}}'
+
+    @property
+    def period(self) -> str:
+        """The period as a Prometheus duration (``30d``)."""
+        return window_name(self.slo.period_seconds)
+
+
+def slo_targets(settings: Settings) -> list[SLOTarget]:
+    """Every (SLO, region) pair of the configuration, in configuration order."""
+    region_probes = {r.name: r.probes for r in settings.regions}
+    mirrors = [r.name for r in settings.regions if r.replicates_from]
+    return [
+        SLOTarget(slo, region, settings.region(region).probe.interval)
+        for slo in settings.slos
+        for region in slo_regions(slo, region_probes, mirrors)
+    ]
+
+
+def human_duration(seconds: float) -> str:
+    """A duration for people and config files: ``250ms``, ``2.5s``, ``1m30s``.
+
+    (``_units.format_duration`` writes Prometheus durations, which have no fractions:
+    it would round 2.5s to 2s.)
+    """
+    if seconds >= 1 and seconds != int(seconds):
+        return f"{num(seconds)}s"
+    return format_duration(seconds)
+
+
+def num(value: float) -> str:
+    """A number as PromQL and YAML should show it: ``0.001``, ``14.4``, ``30``."""
+    text = f"{value:.12g}"
+    if "e" in text:
+        text = f"{value:.15f}".rstrip("0").rstrip(".")
+    return text

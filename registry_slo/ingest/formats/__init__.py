@@ -1,0 +1,103 @@
+"""Log formats: each turns one line into an Observation, an Ignored verdict, or Rejected.
+
+=======================  ==========================================================
+``distribution``         the distribution registry's logrus log (JSON, logstash, text)
+``distribution-access``  its access log (Apache combined format, stdout)
+``harbor-audit``         Harbor's audit log forwarded to syslog
+``zot-audit``            zot's JSON audit log
+``jsonl``                any JSON-lines log, through a field mapping
+=======================  ==========================================================
+"""
+
+from __future__ import annotations
+
+from registry_slo.ingest.config import FORMAT_NAMES, JsonlMapping, LogFormat
+from registry_slo.ingest.formats._base import (
+    AUTH_CHALLENGE,
+    BLANK,
+    DUPLICATE,
+    IGNORED_REASONS,
+    NOT_AN_OPERATION,
+    NOT_REGISTRY_API,
+    PROBE_TRAFFIC,
+    REJECTED_REASONS,
+    Ignored,
+    Parser,
+    Rejected,
+)
+from registry_slo.ingest.formats._http import (
+    PROBE_AGENT_PREFIX,
+    classify,
+    classify_uncached,
+    go_duration,
+    is_probe,
+    outcome,
+    rfc3339,
+    split_reference,
+)
+from registry_slo.ingest.formats.access import AccessLogParser
+from registry_slo.ingest.formats.distribution import DistributionParser
+from registry_slo.ingest.formats.harbor import HarborAuditParser
+from registry_slo.ingest.formats.jsonl import JsonlParser
+from registry_slo.ingest.formats.zot import ZotAuditParser
+
+__all__ = [
+    "AUTH_CHALLENGE",
+    "BLANK",
+    "DUPLICATE",
+    "FORMAT_NAMES",
+    "IGNORED_REASONS",
+    "NOT_AN_OPERATION",
+    "NOT_REGISTRY_API",
+    "PROBE_AGENT_PREFIX",
+    "PROBE_TRAFFIC",
+    "REJECTED_REASONS",
+    "AccessLogParser",
+    "DistributionParser",
+    "HarborAuditParser",
+    "Ignored",
+    "JsonlParser",
+    "Parser",
+    "Rejected",
+    "ZotAuditParser",
+    "classify",
+    "classify_uncached",
+    "go_duration",
+    "is_probe",
+    "make_parser",
+    "outcome",
+    "rfc3339",
+    "split_reference",
+]
+
+
+def make_parser(
+    format: LogFormat, region: str, source: str, mapping: JsonlMapping | None = None
+) -> Parser:
+    """Build the parser of one source.
+
+    Args:
+        format: one of :data:`FORMAT_NAMES`.
+        region: the ``region`` of its observations.
+        source: the source's name.
+        mapping: the field mapping (``jsonl`` only, where it is required).
+
+    Returns:
+        The parser.
+
+    Raises:
+        ValueError: an unknown format, or ``jsonl`` without a mapping.
+    """
+    if format == "distribution":
+        return DistributionParser(region, source)
+    if format == "distribution-access":
+        return AccessLogParser(region, source)
+    if format == "harbor-audit":
+        return HarborAuditParser(region, source)
+    if format == "zot-audit":
+        return ZotAuditParser(region, source)
+    if format == "jsonl":
+        if mapping is None:
+            raise ValueError("format jsonl needs a mapping")
+        return JsonlParser(region, source, mapping)
+    raise ValueError(f"unknown format {format!r} (known: {', '.join(FORMAT_NAMES)})")

@@ -1,0 +1,95 @@
+"""``zot-audit``: zot's JSON audit log (``log.audit`` in zot's config).
+
+Where the shape comes from (project-zot/zot): ``SessionAuditLogger`` in
+``pkg/api/session.go`` writes, through zerolog (one JSON object per line, ``time`` and
+``message`` keys), one record per *successful* mutating request (POST, PUT, PATCH or
+DELETE answered 200, 201 or 202)::
+
+    {"level":"info","component":"session","clientIP":"10.0.0.7:41234",
+     "subject":"ci-bot","action":"PUT","object":"/v2/team/app/manifests/v1",
+     "status":201,"time":"2026-01-05T08:00:01.123456789Z","message":"HTTP API Audit"}
+
+(older zot versions have no ``component``). ``action`` and ``object`` are the method
+and the URI, classified like any HTTP request. Pulls and failures are not in this log,
+and it has no duration and no user agent.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from registry_slo.ingest.formats._base import (
+    NOT_AN_OPERATION,
+    NOT_REGISTRY_API,
+    Ignored,
+    Rejected,
+)
+from registry_slo.ingest.formats._http import classify, outcome, rfc3339, split_reference
+from registry_slo.observation import Observation
+
+__all__ = ["ZotAuditParser"]
+
+_AUDIT_MESSAGE = "HTTP API Audit"
+
+
+class ZotAuditParser:
+    """Parser of zot's audit log (see the module docstring).
+
+    Args:
+        region: the ``region`` of the observations.
+        source: the ingest source's name.
+    """
+
+    format: ClassVar[str] = "zot-audit"
+
+    def __init__(self, region: str, source: str) -> None:
+        self.region = region
+        self.source = source
+
+    def parse(self, line: bytes) -> Observation | Ignored:
+        """Read one line; see :class:`~registry_slo.ingest.formats.Parser`."""
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise Rejected("malformed_json") from None
+        if not isinstance(record, dict):
+            raise Rejected("malformed_json", "not an object")
+        if record.get("message", record.get("msg")) != _AUDIT_MESSAGE:
+            return NOT_AN_OPERATION
+        method = _str(record, "action")
+        kind = classify(method.upper(), _str(record, "object"))
+        if kind is None:
+            return NOT_REGISTRY_API
+        operation, repository, reference = kind
+        status = record.get("status")
+        if not isinstance(status, int) or isinstance(status, bool):
+            raise Rejected("bad_value" if status is not None else "missing_field", "status")
+        success, reason = outcome(status)
+        tag, digest = split_reference(reference) if operation.endswith("manifest") else (
+            None, None
+        )
+        return Observation(
+            self.region,
+            operation,
+            self.source,
+            success,
+            reason,
+            0.0,
+            rfc3339(_str(record, "time")),
+            repository=repository,
+            digest=digest,
+            status=status,
+            method=method.upper(),
+            tag=tag,
+            timed=False,
+        )
+
+
+def _str(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    if value is None:
+        raise Rejected("missing_field", key)
+    if not isinstance(value, str):
+        raise Rejected("bad_value", key)
+    return value

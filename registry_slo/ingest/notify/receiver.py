@@ -1,0 +1,155 @@
+"""The webhook receiver: registries POST their events; each counts once.
+
+Answers fast (the work per event is microseconds, done before answering) and always
+with a 2xx for what it could read or will never be able to read (a malformed body is
+counted as rejected and acknowledged: distribution retries a non-2xx answer forever,
+holding back every later event of that endpoint). It answers 401 to a missing or wrong
+bearer token and 413 to a body over ``max_body_bytes``, which the registry retries: those
+are configuration errors to fix, and no event is lost meanwhile.
+
+Deduplication: an event id seen before (within the last ``dedup_memory`` ids of the
+endpoint) is ignored as ``duplicate``, so distribution's retries (it resends an envelope
+whose delivery it could not confirm) never count twice.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections import OrderedDict
+from collections.abc import Callable
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from registry_slo.ingest.config import NotificationEndpoint, NotificationsConfig
+from registry_slo.ingest.formats import DUPLICATE, Ignored, Rejected
+from registry_slo.ingest.notify.events import Record, distribution_records, harbor_records
+from registry_slo.ingest.pipeline import SourcePipeline
+from registry_slo.observation import Observation
+
+__all__ = ["Deduplicator", "NotificationReceiver"]
+
+log = structlog.get_logger("registry_slo.ingest")
+
+
+class Deduplicator:
+    """The last ``capacity`` event ids, oldest forgotten first."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def seen(self, event_id: str) -> bool:
+        """Whether ``event_id`` was seen before; remember it either way."""
+        if event_id in self._ids:
+            self._ids.move_to_end(event_id)
+            return True
+        self._ids[event_id] = None
+        if len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+        return False
+
+
+class _TooLarge(Exception):
+    """The body is over ``max_body_bytes``."""
+
+
+class NotificationReceiver:
+    """A Starlette app with one POST route per configured endpoint.
+
+    Args:
+        config: the ``ingest.notifications`` section.
+        pipelines: each endpoint's pipeline, by endpoint name.
+        on_answer: called with ``(source, status code)`` for every request answered.
+    """
+
+    def __init__(
+        self,
+        config: NotificationsConfig,
+        pipelines: dict[str, SourcePipeline],
+        on_answer: Callable[[str, int], None] = lambda source, code: None,
+    ) -> None:
+        self.config = config
+        self.pipelines = pipelines
+        self.on_answer = on_answer
+        self._token = config.bearer_token()
+        self._dedup = {e.name: Deduplicator(config.dedup_memory) for e in config.endpoints}
+        routes = [
+            Route(e.route, self._endpoint(e), methods=["POST"]) for e in config.endpoints
+        ]
+        routes.append(Route("/healthz", self._healthz, methods=["GET"]))
+        self.app = Starlette(routes=routes)
+
+    async def _healthz(self, request: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    def _endpoint(self, endpoint: NotificationEndpoint) -> Callable[[Request], object]:
+        async def handle(request: Request) -> Response:
+            response = await self._handle(endpoint, request)
+            self.on_answer(endpoint.name, response.status_code)
+            return response
+
+        return handle
+
+    def _authorized(self, request: Request) -> bool:
+        if self._token is None:
+            return True
+        given = request.headers.get("authorization", "")
+        return hmac.compare_digest(given.encode(), f"Bearer {self._token}".encode())
+
+    async def _read(self, request: Request) -> bytes:
+        limit = self.config.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _TooLarge
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise _TooLarge
+        return bytes(body)
+
+    async def _handle(self, endpoint: NotificationEndpoint, request: Request) -> Response:
+        pipeline = self.pipelines[endpoint.name]
+        if not self._authorized(request):
+            return PlainTextResponse("unauthorized\n", status_code=401,
+                                     headers={"WWW-Authenticate": "Bearer"})
+        try:
+            raw = await self._read(request)
+        except _TooLarge:
+            pipeline.rejected("body_too_large", f"over {self.config.max_body_bytes} bytes")
+            pipeline.flush()
+            return PlainTextResponse("body too large\n", status_code=413)
+        except ClientDisconnect:
+            return PlainTextResponse("", status_code=400)
+        try:
+            records = self._records(endpoint, raw)
+        except Rejected as exc:
+            pipeline.rejected(exc.reason, exc.detail)
+            pipeline.flush()
+            return JSONResponse({"accepted": 0, "rejected": exc.reason}, status_code=202)
+        dedup = self._dedup[endpoint.name]
+        results: list[Observation | Ignored] = [
+            DUPLICATE if event_id is not None and dedup.seen(event_id) else result
+            for event_id, result in records
+        ]
+        pipeline.records(results)
+        pipeline.flush()
+        fresh = sum(1 for r in results if r is not DUPLICATE)
+        return JSONResponse({"accepted": fresh, "duplicates": len(results) - fresh})
+
+    def _records(self, endpoint: NotificationEndpoint, raw: bytes) -> list[Record]:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise Rejected("malformed_json", "the body is not JSON") from None
+        if endpoint.format == "distribution":
+            return distribution_records(body, endpoint.region, endpoint.name)
+        return harbor_records(raw, body, endpoint.region, endpoint.name)

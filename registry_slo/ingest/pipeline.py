@@ -1,0 +1,178 @@
+"""One source's accounting: lines → parser → labels, overwrites → sink.
+
+:class:`SourcePipeline` is the single place where a line becomes exactly one of an
+observation, an ignored line or a rejected line; the tailer and ``replay`` both feed it
+and call :meth:`SourcePipeline.flush` after each chunk, before they record a position.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import structlog
+
+from registry_slo.ingest.formats import Ignored, Parser, Rejected
+from registry_slo.ingest.labels import RepositoryLabeler
+from registry_slo.ingest.overwrite import TagOverwriteDetector
+from registry_slo.ingest.sink import LineCounts, Sink
+from registry_slo.observation import Observation
+
+__all__ = ["RejectLog", "SourcePipeline"]
+
+log = structlog.get_logger("registry_slo.ingest")
+
+
+class RejectLog:
+    """Log rejected lines at a bounded rate: the first of each reason at once, then at
+    most one summary per reason every ``interval`` seconds."""
+
+    def __init__(self, source: str, interval: float = 60.0) -> None:
+        self.source = source
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def __call__(self, reason: str, detail: str) -> None:
+        """Note one rejected line."""
+        now = time.monotonic()
+        last = self._last.get(reason)
+        if last is not None and now - last < self.interval:
+            self._suppressed[reason] = self._suppressed.get(reason, 0) + 1
+            return
+        self._last[reason] = now
+        log.warning(
+            "ingest: line rejected",
+            source=self.source,
+            reason=reason,
+            detail=detail[:200],
+            suppressed_since_last=self._suppressed.pop(reason, 0),
+        )
+
+
+class SourcePipeline:
+    """Account one source's lines.
+
+    Args:
+        source: the source's name.
+        parser: its format's parser (``None`` for a source that hands over records).
+        sink: where observations and counts go.
+        labeler: bounds the ``repository`` label (``None``: no repository label).
+        overwrites: tag overwrite detection (``None``: off).
+    """
+
+    def __init__(
+        self,
+        source: str,
+        parser: Parser | None,
+        sink: Sink,
+        labeler: RepositoryLabeler | None = None,
+        overwrites: TagOverwriteDetector | None = None,
+    ) -> None:
+        self.source = source
+        self.parser = parser
+        self.sink = sink
+        self.labeler = labeler
+        self.overwrites = overwrites
+        self.pending = LineCounts()
+        self.reject_log = RejectLog(source)
+
+    def lines(self, lines: Iterable[bytes]) -> None:
+        """Account complete lines (without their newlines)."""
+        if self.parser is None:
+            raise TypeError(f"source {self.source!r} takes records, not lines")
+        counts = self.pending
+        ignored = counts.ignored
+        rejected = counts.rejected
+        parse = self.parser.parse
+        labeler = self.labeler
+        overwrites = self.overwrites
+        sink = self.sink
+        n = observations = 0
+        for line in lines:
+            n += 1
+            if not line.isascii():
+                try:
+                    line.decode()
+                except UnicodeDecodeError:
+                    rejected["non_utf8"] += 1
+                    self.reject_log("non_utf8", repr(line[:80]))
+                    continue
+            if not line or line.isspace():
+                ignored["blank"] += 1
+                continue
+            try:
+                result = parse(line)
+            except Rejected as exc:
+                rejected[exc.reason] += 1
+                self.reject_log(exc.reason, f"{exc.detail} in {line[:120]!r}")
+                continue
+            except Exception:  # a parser bug must not stop the source
+                rejected["internal_error"] += 1
+                log.exception("ingest: parser failed", source=self.source, line=line[:200])
+                continue
+            if type(result) is Ignored:
+                ignored[result.reason] += 1
+                continue
+            assert isinstance(result, Observation)
+            observations += 1
+            label = (
+                labeler.label(result.region, result.repository) if labeler is not None else None
+            )
+            if (
+                overwrites is not None
+                and result.tag is not None
+                and result.digest is not None
+                and overwrites.observe(result)
+            ):
+                sink.tag_overwrite(result, label)
+            sink.observe(result, label)
+        counts.lines += n
+        counts.observations += observations
+
+    def records(self, results: Iterable[Observation | Ignored]) -> None:
+        """Account records read elsewhere (notification events), one line each."""
+        counts = self.pending
+        for result in results:
+            counts.lines += 1
+            if type(result) is Ignored:
+                counts.ignored[result.reason] += 1
+                continue
+            assert isinstance(result, Observation)
+            counts.observations += 1
+            label = (
+                self.labeler.label(result.region, result.repository)
+                if self.labeler is not None
+                else None
+            )
+            if (
+                self.overwrites is not None
+                and result.tag is not None
+                and result.digest is not None
+                and self.overwrites.observe(result)
+            ):
+                self.sink.tag_overwrite(result, label)
+            self.sink.observe(result, label)
+
+    def rejected(self, reason: str, detail: str = "") -> None:
+        """Account one record that could not be read."""
+        self.pending.lines += 1
+        self.pending.rejected[reason] += 1
+        self.reject_log(reason, detail)
+
+    def too_long(self, count: int) -> None:
+        """Account lines dropped for being longer than ``max_line_bytes``."""
+        if count:
+            self.pending.lines += count
+            self.pending.rejected["line_too_long"] += count
+            self.reject_log("line_too_long", "")
+
+    def consumed(self, nbytes: int) -> None:
+        """Account bytes read."""
+        self.pending.bytes += nbytes
+
+    def flush(self) -> None:
+        """Hand the pending line counts to the sink."""
+        if self.pending:
+            counts, self.pending = self.pending, LineCounts()
+            self.sink.account(self.source, counts)

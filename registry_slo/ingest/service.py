@@ -1,0 +1,166 @@
+"""The ingest sources of a running exporter: one tailer per configured log, on a loop,
+and the notification receiver on its own address.
+
+Each source polls in a worker thread (file reads and parsing never block the event loop
+that serves ``/metrics``), on its own schedule, with a read budget per poll so that one
+source's backlog does not hold up the others. A failing poll is logged and counted
+(``registry_slo_internal_errors{component="ingest"}``) and the source goes on at its next
+poll: bad input never stops the exporter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+
+import structlog
+
+from registry_slo.ingest.checkpoint import CheckpointStore
+from registry_slo.ingest.config import IngestConfig, LogSourceConfig
+from registry_slo.ingest.formats import make_parser
+from registry_slo.ingest.labels import RepositoryLabeler
+from registry_slo.ingest.notify import NotificationReceiver, serve_notifications
+from registry_slo.ingest.overwrite import TagOverwriteDetector
+from registry_slo.ingest.pipeline import SourcePipeline
+from registry_slo.ingest.sink import LineCounts
+from registry_slo.ingest.tail import FileTailer
+from registry_slo.observation import Observation
+from registry_slo.telemetry.metrics import ExporterMetrics
+
+__all__ = ["IngestService", "MetricsSink"]
+
+log = structlog.get_logger("registry_slo.ingest")
+
+
+class MetricsSink:
+    """A :class:`~registry_slo.ingest.sink.Sink` that feeds the exporter's metrics."""
+
+    def __init__(self, metrics: ExporterMetrics) -> None:
+        self.metrics = metrics
+
+    def observe(self, observation: Observation, repository: str | None) -> None:
+        """See :meth:`~registry_slo.ingest.sink.Sink.observe`."""
+        self.metrics.record_event(observation, repository)
+
+    def tag_overwrite(self, observation: Observation, repository: str | None) -> None:
+        """See :meth:`~registry_slo.ingest.sink.Sink.tag_overwrite`."""
+        self.metrics.record_tag_overwrite(observation.region, repository)
+
+    def account(self, source: str, counts: LineCounts) -> None:
+        """See :meth:`~registry_slo.ingest.sink.Sink.account`."""
+        self.metrics.record_ingest_lines(
+            source, counts.lines, counts.observations, counts.ignored, counts.rejected,
+            counts.bytes,
+        )
+
+
+class _Source:
+    def __init__(self, config: LogSourceConfig, tailer: FileTailer) -> None:
+        self.config = config
+        self.tailer = tailer
+        self.reported: Counter[str] = Counter()
+
+
+class IngestService:
+    """Every configured log source, followed until stopped.
+
+    Args:
+        config: the ``ingest`` section.
+        metrics: the exporter's metrics.
+    """
+
+    def __init__(self, config: IngestConfig, metrics: ExporterMetrics) -> None:
+        self.config = config
+        self.metrics = metrics
+        sink = MetricsSink(metrics)
+        labeler = RepositoryLabeler(config.repositories)
+        overwrites = TagOverwriteDetector(config.tag_memory)
+        directory = config.checkpoint_path
+        self.sources: list[_Source] = []
+        for source in config.logs:
+            pipeline = SourcePipeline(
+                source.name,
+                make_parser(source.format, source.region, source.name, source.mapping),
+                sink,
+                labeler,
+                overwrites,
+            )
+            tailer = FileTailer(
+                source.paths,
+                pipeline,
+                CheckpointStore(directory / f"{source.name}.json"),
+                read_from=source.read_from,
+                max_line_bytes=source.max_line_bytes,
+                exclude=source.exclude,
+                rotate_wait=config.rotate_wait,
+                checkpoint_interval=config.checkpoint_interval,
+            )
+            metrics.configure_ingest_source(source.name)
+            self.sources.append(_Source(source, tailer))
+        notifications = config.notifications
+        self.receiver: NotificationReceiver | None = None
+        if notifications.endpoints:
+            pipelines = {}
+            for endpoint in notifications.endpoints:
+                pipelines[endpoint.name] = SourcePipeline(
+                    endpoint.name, None, sink, labeler, overwrites
+                )
+                metrics.configure_ingest_source(endpoint.name)
+            self.receiver = NotificationReceiver(
+                notifications, pipelines, metrics.record_notification_request
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow every source until ``stop`` is set, then save the checkpoints."""
+        tasks = [self._follow(source, stop) for source in self.sources]
+        if self.receiver is not None:
+            tasks.append(self._receive(self.receiver, stop))
+        if not tasks:
+            return
+        log.info("ingest started", sources=[s.config.name for s in self.sources],
+                 checkpoint_dir=str(self.config.checkpoint_path),
+                 notifications=self.config.notifications.listen if self.receiver else None)
+        await asyncio.gather(*tasks)
+
+    async def _receive(self, receiver: NotificationReceiver, stop: asyncio.Event) -> None:
+        try:
+            await serve_notifications(receiver, stop)
+        except Exception:
+            self.metrics.internal_errors.labels("ingest").inc()
+            log.exception("ingest: the notification receiver failed",
+                          listen=receiver.config.listen)
+
+    async def _follow(self, source: _Source, stop: asyncio.Event) -> None:
+        try:
+            while not stop.is_set():
+                busy = False
+                try:
+                    busy = await asyncio.to_thread(self._poll, source)
+                except Exception:
+                    self.metrics.internal_errors.labels("ingest").inc()
+                    log.exception("ingest: poll failed", source=source.config.name)
+                if not busy:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), self.config.poll_interval)
+        finally:
+            try:
+                await asyncio.to_thread(source.tailer.close)
+                self._report(source)
+            except Exception:
+                self.metrics.internal_errors.labels("ingest").inc()
+                log.exception("ingest: closing failed", source=source.config.name)
+
+    def _poll(self, source: _Source) -> bool:
+        busy = source.tailer.poll()
+        self._report(source)
+        return busy
+
+    def _report(self, source: _Source) -> None:
+        tailer = source.tailer
+        events = tailer.events - source.reported
+        source.reported = Counter(tailer.events)
+        self.metrics.record_ingest_files(
+            source.config.name, tailer.files, tailer.lag_bytes, events, time.time()
+        )

@@ -1,0 +1,43 @@
+"""Sending one HTTP request: classified failures, and a client span when tracing."""
+
+from __future__ import annotations
+
+import httpx
+from opentelemetry.trace import StatusCode
+
+from registry_slo.oci._errors import error_from_exception
+from registry_slo.oci._metering import span
+
+
+async def send(
+    http: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False
+) -> httpx.Response:
+    """Send ``request``; transport failures become :class:`RegistryError`.
+
+    Within a traced probe run the request is a CLIENT span with the OpenTelemetry HTTP
+    attributes (the URL without its query: upload URLs carry opaque state).
+    """
+    url = request.url
+    attributes = {
+        "http.request.method": request.method,
+        "url.full": str(url.copy_with(query=None)),
+        "server.address": url.host,
+        "server.port": url.port or (443 if url.scheme == "https" else 80),
+    }
+    with span(request.method, attributes) as current:
+        try:
+            response = await http.send(request, stream=stream)
+        except httpx.HTTPError as exc:
+            error = error_from_exception(exc, str(url))
+            if current is not None:
+                current.set_attribute("error.type", str(error.reason))
+                current.set_status(StatusCode.ERROR, error.message)
+            raise error from exc
+        if current is not None:
+            status = response.status_code
+            current.set_attribute("http.response.status_code", status)
+            # A 401 is the registry's auth challenge, part of the normal handshake.
+            if status >= 400 and status != 401:
+                current.set_attribute("error.type", str(status))
+                current.set_status(StatusCode.ERROR)
+        return response

@@ -1,0 +1,77 @@
+"""The exporter's ingest service: sources polled in threads, metrics fed, failures survived."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from registry_slo.ingest import IngestConfig, IngestService
+from registry_slo.telemetry.metrics import ExporterMetrics
+
+from .conftest import FIXTURES
+
+
+def sample(metrics: ExporterMetrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def run_until(service: IngestService, metrics: ExporterMetrics, lines: int) -> None:
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+    for _ in range(200):
+        if sample(metrics, "registry_slo_ingest_lines_total", source="reg") >= lines:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(task, 10)
+
+
+def config(tmp_path: Path, log: Path) -> IngestConfig:
+    return IngestConfig(
+        checkpoint_dir=tmp_path / "cp", poll_interval=0.02,
+        logs=[{"name": "reg", "region": "eu", "format": "distribution", "paths": [str(log)],
+               "read_from": "beginning"}],  # type: ignore[list-item]
+    )
+
+
+async def test_lines_become_metrics_and_bad_lines_are_counted(tmp_path: Path) -> None:
+    log = tmp_path / "registry.log"
+    good = (FIXTURES / "distribution-2.8.2.json.log").read_bytes()
+    log.write_bytes(good + b"{broken\n\xff\xfe\n")
+    metrics = ExporterMetrics()
+    service = IngestService(config(tmp_path, log), metrics)
+    await run_until(service, metrics, 49)
+    assert sample(metrics, "registry_slo_ingest_lines_total", source="reg") == 49
+    assert sample(metrics, "registry_slo_ingest_observations_total", source="reg") == 18
+    assert sample(metrics, "registry_slo_ingest_rejected_total", source="reg",
+                  reason="malformed_json") == 1
+    assert sample(metrics, "registry_slo_ingest_rejected_total", source="reg",
+                  reason="non_utf8") == 1
+    assert sample(metrics, "registry_slo_registry_requests_total", region="eu", source="reg",
+                  operation="push_manifest", code="201") == 1
+    assert sample(metrics, "registry_slo_ingest_files", source="reg") == 0  # closed at stop
+    assert (tmp_path / "cp" / "reg.json").exists()
+
+
+async def test_a_failing_poll_is_counted_and_the_source_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "registry.log"
+    log.write_bytes((FIXTURES / "distribution-2.8.2.json.log").read_bytes())
+    metrics = ExporterMetrics()
+    service = IngestService(config(tmp_path, log), metrics)
+    tailer = service.sources[0].tailer
+    real_poll = tailer.poll
+    failures = iter([OSError("disk on fire")])
+
+    def flaky() -> bool:
+        for exc in failures:
+            raise exc
+        return real_poll()
+
+    monkeypatch.setattr(tailer, "poll", flaky)
+    await run_until(service, metrics, 47)
+    assert sample(metrics, "registry_slo_internal_errors_total", component="ingest") == 1
+    assert sample(metrics, "registry_slo_ingest_lines_total", source="reg") == 47
