@@ -6,6 +6,7 @@ from registry_slo.oci import media
 from registry_slo.oci._auth import Challenge, Credentials, parse_www_authenticate
 from registry_slo.oci._client import USER_AGENT, Manifest, RegistryClient, sha256_digest
 from registry_slo.oci._clock import ClockOffset
+from registry_slo.oci._errors import reason_for_status
 from registry_slo.oci._exceptions import (
     AccessDenied,
     AuthenticationFailed,
@@ -51,5 +52,6 @@ __all__ = [
     "metered",
     "parse_www_authenticate",
     "phase",
+    "reason_for_status",
     "sha256_digest",
 ]

@@ -16,20 +16,60 @@ from registry_slo.oci._exceptions import (
     OperationTimeout,
     ProtocolViolation,
     RateLimited,
+    Reason,
     RegistryError,
     ServerError,
     TLSFailed,
 )
 
-_BY_CODE: dict[str, type[RegistryError]] = {
-    "UNAUTHORIZED": AuthenticationFailed,
-    "DENIED": AccessDenied,
-    "TOOMANYREQUESTS": RateLimited,
-    "DIGEST_INVALID": DigestMismatch,
-    "BLOB_UNKNOWN": NotFound,
-    "MANIFEST_UNKNOWN": NotFound,
-    "NAME_UNKNOWN": NotFound,
+_BY_STATUS: dict[int, Reason] = {
+    401: Reason.AUTH,
+    403: Reason.DENIED,
+    404: Reason.NOT_FOUND,
+    408: Reason.TIMEOUT,
+    429: Reason.RATE_LIMITED,
 }
+_BY_CODE: dict[str, Reason] = {  # for answers whose status says nothing more
+    "UNAUTHORIZED": Reason.AUTH,
+    "DENIED": Reason.DENIED,
+    "TOOMANYREQUESTS": Reason.RATE_LIMITED,
+    "DIGEST_INVALID": Reason.DIGEST_MISMATCH,
+    "BLOB_UNKNOWN": Reason.NOT_FOUND,
+    "MANIFEST_UNKNOWN": Reason.NOT_FOUND,
+    "NAME_UNKNOWN": Reason.NOT_FOUND,
+}
+_EXCEPTIONS: dict[Reason, type[RegistryError]] = {
+    Reason.TIMEOUT: OperationTimeout,
+    Reason.CONNECT: ConnectFailed,
+    Reason.TLS: TLSFailed,
+    Reason.AUTH: AuthenticationFailed,
+    Reason.DENIED: AccessDenied,
+    Reason.NOT_FOUND: NotFound,
+    Reason.RATE_LIMITED: RateLimited,
+    Reason.SERVER_ERROR: ServerError,
+    Reason.DIGEST_MISMATCH: DigestMismatch,
+    Reason.PROTOCOL: ProtocolViolation,
+}
+
+
+def reason_for_status(status: int, code: str | None = None) -> Reason:
+    """The failure reason of an error answer: by status, else by the OCI error code.
+
+    One table for everything that sees registry answers (the client, log and webhook
+    ingest), so SLIs from probes and from traffic share the reason set.
+
+    Args:
+        status: an HTTP status of 400 or more.
+        code: the OCI error code, as the body carries it (``MANIFEST_UNKNOWN``) or as
+            distribution logs it (``manifest unknown``).
+    """
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if status >= 500:
+        return Reason.SERVER_ERROR
+    if code:
+        return _BY_CODE.get(code.upper().replace(" ", "_"), Reason.PROTOCOL)
+    return Reason.PROTOCOL
 
 
 def oci_error(body: bytes) -> tuple[str | None, str | None]:
@@ -46,19 +86,7 @@ def error_from_response(response: httpx.Response, body: bytes | None = None) -> 
     """Classify an unwanted answer; ``body`` is the (already read) response body."""
     status = response.status_code
     code, detail = oci_error(body if body is not None else b"")
-    cls: type[RegistryError]
-    if status == 401:
-        cls = AuthenticationFailed
-    elif status == 403:
-        cls = AccessDenied
-    elif status == 404:
-        cls = NotFound
-    elif status == 429:
-        cls = RateLimited
-    elif status >= 500:
-        cls = ServerError
-    else:
-        cls = _BY_CODE.get(code or "", ProtocolViolation)
+    cls = _EXCEPTIONS[reason_for_status(status, code)]
     request = response.request
     text = f"{request.method} {request.url.path} answered {status}"
     if code:

@@ -13,7 +13,7 @@ def test_oci_public_api() -> None:
         "OperationTimeout",
         "ProtocolViolation", "RateLimited", "Reason", "RegistryClient", "RegistryError",
         "ResponseError", "ServerError", "TLSFailed", "TransportError", "current_meter",
-        "media", "metered", "parse_www_authenticate", "phase", "sha256_digest",
+        "media", "metered", "parse_www_authenticate", "phase", "reason_for_status", "sha256_digest",
     ])
     for name in oci.__all__:
         assert hasattr(oci, name)

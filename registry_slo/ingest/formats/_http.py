@@ -9,7 +9,7 @@ from datetime import datetime
 
 from registry_slo.ingest.formats._base import Rejected
 from registry_slo.ingest.operations import OPERATIONS
-from registry_slo.oci import USER_AGENT, Reason
+from registry_slo.oci import USER_AGENT, Reason, reason_for_status
 
 __all__ = [
     "OPERATIONS",
@@ -132,23 +132,11 @@ def split_reference(reference: str | None) -> tuple[str | None, str | None]:
     return reference, None
 
 
-_BY_CODE: dict[str, Reason] = {
-    # The same table the OCI client uses for answers whose status says nothing.
-    "UNAUTHORIZED": Reason.AUTH,
-    "DENIED": Reason.DENIED,
-    "TOOMANYREQUESTS": Reason.RATE_LIMITED,
-    "DIGEST_INVALID": Reason.DIGEST_MISMATCH,
-    "BLOB_UNKNOWN": Reason.NOT_FOUND,
-    "MANIFEST_UNKNOWN": Reason.NOT_FOUND,
-    "NAME_UNKNOWN": Reason.NOT_FOUND,
-}
-
-
 def outcome(status: int, code: str | None = None) -> tuple[bool, Reason | None]:
     """Map an HTTP status (and the OCI error code, if any) to success and reason.
 
-    The rules are the OCI client's (:mod:`registry_slo.oci`), so an SLI computed from
-    logs and one computed from probes use the same closed reason set.
+    The rules are the OCI client's (:func:`registry_slo.oci.reason_for_status`), so an
+    SLI computed from logs and one computed from probes use the same closed reason set.
 
     Args:
         status: the HTTP status.
@@ -160,21 +148,7 @@ def outcome(status: int, code: str | None = None) -> tuple[bool, Reason | None]:
     """
     if status < 400:
         return True, None
-    if status == 401:
-        return False, Reason.AUTH
-    if status == 403:
-        return False, Reason.DENIED
-    if status == 404:
-        return False, Reason.NOT_FOUND
-    if status == 408:
-        return False, Reason.TIMEOUT
-    if status == 429:
-        return False, Reason.RATE_LIMITED
-    if status >= 500:
-        return False, Reason.SERVER_ERROR
-    if code:
-        return False, _BY_CODE.get(code.upper().replace(" ", "_"), Reason.PROTOCOL)
-    return False, Reason.PROTOCOL
+    return False, reason_for_status(status, code)
 
 
 _GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0,
