@@ -40,6 +40,8 @@ __all__ = [
     "NotificationFormat",
     "NotificationsConfig",
     "RepositoryLabels",
+    "ScrapeFormat",
+    "ScrapeSourceConfig",
     "default_checkpoint_dir",
 ]
 
@@ -250,6 +252,43 @@ def default_checkpoint_dir() -> Path:
     return Path(base) / "registry-slo" / "checkpoints"
 
 
+ScrapeFormat = Literal["distribution", "harbor", "zot"]
+
+
+class ScrapeSourceConfig(_Strict):
+    """A registry's own metrics endpoint, read on an interval.
+
+    ``distribution``: distribution's ``registry_http_*`` metrics (``http.debug.addr``
+    with ``prometheus.enabled``), which Harbor's registry component serves too;
+    ``harbor``: Harbor's exporter (project quota usage); ``zot``: zot's ``zot_*``.
+    """
+
+    name: str
+    region: str
+    url: str
+    format: ScrapeFormat
+    interval: Duration = 15.0
+    timeout: Duration = 5.0
+
+    @field_validator("name", "region")
+    @classmethod
+    def _label_safe(cls, value: str) -> str:
+        return _label(value)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> ScrapeSourceConfig:
+        if not 0 < self.timeout <= self.interval:
+            raise ValueError("timeout must be positive and not longer than interval")
+        return self
+
+
 class IngestConfig(_Strict):
     """What the exporter reads besides its probes."""
 
@@ -269,6 +308,7 @@ class IngestConfig(_Strict):
     repositories: RepositoryLabels = RepositoryLabels()
     logs: tuple[LogSourceConfig, ...] = ()
     notifications: NotificationsConfig = NotificationsConfig()
+    scrapes: tuple[ScrapeSourceConfig, ...] = ()
 
     @field_validator("poll_interval", "checkpoint_interval")
     @classmethod
@@ -280,7 +320,8 @@ class IngestConfig(_Strict):
     @model_validator(mode="after")
     def _check(self) -> IngestConfig:
         seen: set[str] = set()
-        for name in [s.name for s in self.logs] + [e.name for e in self.notifications.endpoints]:
+        names = [s.name for s in self.logs] + [e.name for e in self.notifications.endpoints]
+        for name in names + [s.name for s in self.scrapes]:
             if name in seen:
                 raise ValueError(f"the source name {name!r} is used twice")
             seen.add(name)

@@ -24,6 +24,7 @@ from registry_slo.ingest.labels import RepositoryLabeler
 from registry_slo.ingest.notify import NotificationReceiver, serve_notifications
 from registry_slo.ingest.overwrite import TagOverwriteDetector
 from registry_slo.ingest.pipeline import SourcePipeline
+from registry_slo.ingest.scrape import ScrapeSource
 from registry_slo.ingest.sink import LineCounts
 from registry_slo.ingest.tail import FileTailer
 from registry_slo.observation import Observation
@@ -99,6 +100,10 @@ class IngestService:
             )
             metrics.configure_ingest_source(source.name)
             self.sources.append(_Source(source, tailer))
+        self.scrapes = [ScrapeSource(source, metrics) for source in config.scrapes]
+        for scrape in config.scrapes:
+            for outcome in ("ok", "http_error", "unreachable", "malformed"):
+                metrics.ingest_scrapes.labels(scrape.name, outcome)
         notifications = config.notifications
         self.receiver: NotificationReceiver | None = None
         if notifications.endpoints:
@@ -115,11 +120,13 @@ class IngestService:
     async def run(self, stop: asyncio.Event) -> None:
         """Follow every source until ``stop`` is set, then save the checkpoints."""
         tasks = [self._follow(source, stop) for source in self.sources]
+        tasks += [scrape.run(stop) for scrape in self.scrapes]
         if self.receiver is not None:
             tasks.append(self._receive(self.receiver, stop))
         if not tasks:
             return
         log.info("ingest started", sources=[s.config.name for s in self.sources],
+                 scrapes=[s.config.name for s in self.scrapes],
                  checkpoint_dir=str(self.config.checkpoint_path),
                  notifications=self.config.notifications.listen if self.receiver else None)
         await asyncio.gather(*tasks)

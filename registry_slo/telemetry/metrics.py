@@ -21,12 +21,13 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from registry_slo import __version__
 from registry_slo.observation import Observation
@@ -77,6 +78,41 @@ class RegistryCacheCounters(Collector):
                 if field_name in values:
                     family.add_metric([region, kind], values[field_name])
             yield family
+
+
+class ReportedLatency(Collector):
+    """Registries' own request-latency histograms, as last read, with their own buckets.
+
+    Served as ``registry_slo_registry_reported_request_duration_seconds{region,source,
+    operation}``: the registry's cumulative counts (resets when it restarts, which
+    ``rate()`` handles), its operations normalised like every other ingest source.
+    """
+
+    def __init__(self) -> None:
+        self._values: dict[tuple[str, str, str], tuple[dict[float, float], float]] = {}
+
+    def update(
+        self, region: str, source: str, operation: str, buckets: dict[float, float],
+        total: float,
+    ) -> None:
+        """Store cumulative bucket counts (upper bound → count) and the sum."""
+        self._values[(region, source, operation)] = (dict(buckets), total)
+
+    def collect(self) -> Iterable[Metric]:
+        family = HistogramMetricFamily(
+            "registry_slo_registry_reported_request_duration_seconds",
+            "Request latency as the registry itself measures it (its metrics endpoint, read "
+            "by a scrape source), with the registry's own buckets.",
+            labels=["region", "source", "operation"],
+        )
+        for labels, (buckets, total) in sorted(self._values.items()):
+            ordered = sorted(buckets.items())
+            family.add_metric(
+                list(labels),
+                [(floatToGoString(le), count) for le, count in ordered],  # type: ignore[no-untyped-call]
+                total,
+            )
+        yield family
 
 
 class _Union(Collector):
@@ -202,6 +238,28 @@ class ExporterMetrics:
             "Pushes that moved an existing tag to another digest, by repository (bounded "
             "like registry_slo_registry_repository_requests).",
             ["region", "repository"],
+            registry=r,
+        )
+        self.registry_storage_used = Gauge(
+            "registry_slo_registry_storage_used_bytes",
+            "Storage the registry reports in use (zot: sum of its repositories; Harbor: "
+            "sum of project quota usage), by region and source (M7).",
+            ["region", "source"],
+            registry=r,
+        )
+        self.registry_storage_capacity = Gauge(
+            "registry_slo_registry_storage_capacity_bytes",
+            "Storage the registry allows (Harbor: sum of project quotas that are set).",
+            ["region", "source"],
+            registry=r,
+        )
+        self.reported_latency = ReportedLatency()
+        r.register(self.reported_latency)
+        self.ingest_scrapes = Counter(
+            "registry_slo_ingest_scrapes",
+            "Reads of registries' metrics endpoints by outcome (ok, http_error, "
+            "unreachable, malformed).",
+            ["source", "outcome"],
             registry=r,
         )
         self.ingest_lines = Counter(
