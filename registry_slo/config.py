@@ -8,7 +8,6 @@ never printed.
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from registry_slo._names import label_value, repository_name, tag_name
 from registry_slo._units import ByteSize, Duration
 from registry_slo.ingest.config import IngestConfig
 from registry_slo.sli.spec import SLI_KINDS, AlertingConfig, SLOSpec, check_alerting, check_slos
@@ -39,8 +39,10 @@ __all__ = [
     "ProbeKind",
     "RegionConfig",
     "ReplicationConfig",
+    "SLOEngineConfig",
     "Settings",
     "TLSConfig",
+    "default_state_dir",
     "load_config",
 ]
 
@@ -48,10 +50,6 @@ ENV_PREFIX = "REGISTRY_SLO_"
 ProbeKind = Literal["push", "pull", "auth", "cache"]
 PROBE_KINDS: tuple[ProbeKind, ...] = ("push", "pull", "auth")
 CACHE_PROBE_KINDS: tuple[ProbeKind, ...] = ("pull", "auth", "cache")
-_LABEL_SAFE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62})$")
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 
 
 class ConfigError(Exception):
@@ -146,16 +144,12 @@ class ProbeConfig(_Strict):
     @field_validator("repository")
     @classmethod
     def _repository(cls, value: str) -> str:
-        if not _REPOSITORY.match(value):
-            raise ValueError(f"{value!r} is not a valid repository name")
-        return value
+        return repository_name(value)
 
     @field_validator("canary_tag")
     @classmethod
     def _tag(cls, value: str) -> str:
-        if not _TAG.match(value):
-            raise ValueError(f"{value!r} is not a valid tag")
-        return value
+        return tag_name(value)
 
     @field_validator("interval")
     @classmethod
@@ -223,9 +217,7 @@ class RegionConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not _LABEL_SAFE.match(value):
-            raise ValueError(f"{value!r} must be lowercase letters, digits, '.', '_' or '-'")
-        return value
+        return label_value(value)
 
     @field_validator("url")
     @classmethod
@@ -280,9 +272,7 @@ class ReplicationConfig(_Strict):
     @field_validator("tag")
     @classmethod
     def _tag(cls, value: str) -> str:
-        if not _TAG.match(value):
-            raise ValueError(f"{value!r} is not a valid tag")
-        return value
+        return tag_name(value)
 
     @field_validator("heartbeat_interval")
     @classmethod
@@ -350,6 +340,36 @@ class OtelConfig(_Strict):
         return self.protocol or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
 
 
+class SLOEngineConfig(_Strict):
+    """The exporter's own SLI engine (``/api/v1/slo``, the status page, SLO gauges)."""
+
+    flush_interval: Duration = Field(
+        default=10.0,
+        description="how often window counts are written to the store in state_dir; a "
+        "crash loses at most this much",
+    )
+    lag_sample_interval: Duration = Field(
+        default=15.0, description="replication-lag SLIs: how often the lag is sampled"
+    )
+
+    @field_validator("flush_interval", "lag_sample_interval")
+    @classmethod
+    def _interval(cls, value: float) -> float:
+        if not 0.1 <= value <= 3600:
+            raise ValueError("must be between 100ms and 1h")
+        return value
+
+
+def default_state_dir() -> Path:
+    """``$STATE_DIRECTORY`` (systemd), else ``$XDG_STATE_HOME/registry-slo``, else
+    ``~/.local/state/registry-slo``."""
+    systemd = os.environ.get("STATE_DIRECTORY")
+    if systemd:
+        return Path(systemd.split(":")[0])
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "registry-slo"
+
+
 class Defaults(_Strict):
     """Sections merged under every region's own settings."""
 
@@ -375,6 +395,12 @@ class Settings(BaseSettings):
     replication: ReplicationConfig = ReplicationConfig()
     ingest: IngestConfig = IngestConfig()
     otel: OtelConfig = OtelConfig()
+    state_dir: Path | None = Field(
+        default=None,
+        description="where state that must survive a restart is kept (the SLO windows); "
+        "default: see default_state_dir",
+    )
+    slo_engine: SLOEngineConfig = SLOEngineConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -438,6 +464,11 @@ class Settings(BaseSettings):
         )
         check_alerting(self.alerting, [r.name for r in self.regions])
         return self
+
+    @property
+    def state_path(self) -> Path:
+        """The state directory in effect (``state_dir`` or :func:`default_state_dir`)."""
+        return self.state_dir or default_state_dir()
 
     def sources(self) -> list[RegionConfig]:
         """Regions that some mirror replicates from (where heartbeats are written)."""

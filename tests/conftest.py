@@ -16,33 +16,13 @@ from harness import (
     FaultProxy,
     TokenRegistry,
     TokenServer,
-    binary_path,
-    in_ci,
-    missing_binary_message,
+    require_binary,
 )
 
 from registry_slo.devenv import HtpasswdAuth, LocalRegistry, TokenAuth
 
 FaultProxyFactory = Callable[[LocalRegistry | str], FaultProxy]
 """Start a `FaultProxy` in front of a registry (or an upstream URL)."""
-
-
-def require_binary(name: str) -> str:
-    """Return the path of a real component binary, or skip (locally) / fail (CI).
-
-    Args:
-        name: e.g. ``docker-registry``, ``skopeo``, ``promtool``.
-
-    Returns:
-        The binary's path.
-    """
-    path = binary_path(name)
-    if path is None:
-        message = missing_binary_message(name)
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture

@@ -21,12 +21,12 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from registry_slo._names import label_value
 from registry_slo._units import ByteSize, Duration
 from registry_slo.ingest.operations import OPERATIONS
 
@@ -49,17 +49,13 @@ LogFormat = Literal["distribution", "distribution-access", "harbor-audit", "zot-
 FORMAT_NAMES: tuple[LogFormat, ...] = (
     "distribution", "distribution-access", "harbor-audit", "zot-audit", "jsonl",
 )
-_LABEL_SAFE = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62})$")
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _label(value: str) -> str:
-    if not _LABEL_SAFE.match(value):
-        raise ValueError(f"{value!r} must be lowercase letters, digits, '.', '_' or '-'")
-    return value
+
 
 
 class JsonlMapping(_Strict):
@@ -127,7 +123,7 @@ class LogSourceConfig(_Strict):
     @field_validator("name", "region")
     @classmethod
     def _labels(cls, value: str) -> str:
-        return _label(value)
+        return label_value(value)
 
     @field_validator("paths")
     @classmethod
@@ -170,7 +166,7 @@ class NotificationEndpoint(_Strict):
     @field_validator("name", "region")
     @classmethod
     def _labels(cls, value: str) -> str:
-        return _label(value)
+        return label_value(value)
 
     @field_validator("path")
     @classmethod
@@ -273,7 +269,7 @@ class ScrapeSourceConfig(_Strict):
     @field_validator("name", "region")
     @classmethod
     def _label_safe(cls, value: str) -> str:
-        return _label(value)
+        return label_value(value)
 
     @field_validator("url")
     @classmethod

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from harness import binary_path, in_ci, missing_binary_message
+from harness import require_binary
 
 from registry_slo.config import Settings, load_config
 
@@ -15,16 +15,8 @@ EXAMPLE = REPO / "examples" / "regions.yaml"
 COMMITTED = REPO / "alerts"
 
 
-def require_tool(name: str) -> str:
-    """The path of a real tool (``promtool``, ``amtool``): skipped when missing, but a
-    failure under CI (``CI=true``), where the tools must be installed."""
-    path = binary_path(name)
-    if path is None:
-        message = missing_binary_message(name)
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
+require_tool = require_binary
+"""The path of a real tool (``promtool``, ``amtool``): see `harness.require_binary`."""
 
 
 @pytest.fixture

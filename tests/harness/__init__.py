@@ -41,6 +41,7 @@ __all__ = [
     "missing_binary_message",
     "push_blob",
     "push_image",
+    "require_binary",
 ]
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -136,6 +137,26 @@ def missing_binary_message(name: str) -> str:
 def in_ci() -> bool:
     """Whether we run under CI (``CI=true``), where missing components are failures."""
     return os.environ.get("CI", "").lower() == "true"
+
+
+def require_binary(name: str) -> str:
+    """Return the path of a real component binary, or skip (locally) / fail (CI).
+
+    Args:
+        name: e.g. ``docker-registry``, ``skopeo``, ``promtool``.
+
+    Returns:
+        The binary's path.
+    """
+    import pytest
+
+    path = binary_path(name)
+    if path is None:
+        message = missing_binary_message(name)
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def digest_of(data: bytes) -> str:
