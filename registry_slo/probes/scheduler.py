@@ -34,6 +34,9 @@ log = structlog.get_logger("registry_slo.scheduler")
 
 Sink = Callable[[Observation], None]
 
+REPEAT_EVERY = 20
+"""A failure that keeps repeating is logged again (as a warning) every this many runs."""
+
 
 class ScheduledProbe:
     """A probe with its timing: interval, jitter and hard timeout (seconds)."""
@@ -44,6 +47,8 @@ class ScheduledProbe:
         self.jitter = min(jitter, interval / 2)
         self.timeout = timeout
         self.runs = 0
+        self.failing_since: int | None = None  # run number of the first failure in a row
+        self.last_reason: str | None = None
 
     @property
     def job_id(self) -> str:
@@ -138,11 +143,32 @@ class ProbeScheduler:
             except Exception:
                 self.metrics.internal_errors.labels("sink").inc()
                 log.exception("observation sink failed", sink=repr(sink))
-        if observation.success:
-            log.debug("probe ok", **_fields(observation))
-        else:
-            log.warning("probe failed", **_fields(observation))
+        self._log(scheduled, observation)
         return observation
+
+    @staticmethod
+    def _log(scheduled: ScheduledProbe, observation: Observation) -> None:
+        """Log changes at warning/info; repeats of the same failure only every
+        :data:`REPEAT_EVERY` runs (the metrics count every one)."""
+        fields = _fields(observation)
+        if observation.success:
+            if scheduled.failing_since is not None:
+                log.info("probe recovered", failed_runs=scheduled.runs - scheduled.failing_since,
+                         **fields)
+                scheduled.failing_since, scheduled.last_reason = None, None
+            else:
+                log.debug("probe ok", **fields)
+            return
+        reason = str(observation.reason)
+        if scheduled.failing_since is None or reason != scheduled.last_reason:
+            scheduled.failing_since = scheduled.failing_since or scheduled.runs
+            scheduled.last_reason = reason
+            log.warning("probe failed", **fields)
+        elif (scheduled.runs - scheduled.failing_since) % REPEAT_EVERY == 0:
+            log.warning("probe still failing",
+                        failed_runs=scheduled.runs - scheduled.failing_since + 1, **fields)
+        else:
+            log.debug("probe failed again", **fields)
 
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
         now = time.time()

@@ -78,3 +78,20 @@ async def test_overrunning_probe_is_skipped_not_stacked(
     await bad.aclose()
     assert scheduled.runs == 1
     assert sample(metrics, "registry_slo_probe_skipped_total", region="bad", probe="auth") >= 1
+
+
+async def test_failures_logged_on_change_and_every_nth_repeat(stopped_registry_url: str) -> None:
+    from structlog.testing import capture_logs
+
+    from registry_slo.probes.scheduler import REPEAT_EVERY
+
+    state = region(stopped_registry_url, name="down")
+    scheduled = ScheduledProbe(AuthProbe(state), interval=1.0, jitter=0.0, timeout=1.0)
+    scheduler = ProbeScheduler([scheduled], ExporterMetrics())
+    with capture_logs() as logs:
+        for _ in range(REPEAT_EVERY + 2):
+            await scheduler.run_once(scheduled)
+    await state.aclose()
+    events = [e["event"] for e in logs if e["log_level"] == "warning"]
+    assert events == ["probe failed", "probe still failing"]
+    assert sum(e["event"] == "probe failed again" for e in logs) == REPEAT_EVERY
