@@ -55,6 +55,7 @@ class PushProbe(Probe):
         return Outcome(repository=repository, digest=digest)
 
     async def cleanup(self) -> None:
+        self._image = None  # blob_size bytes per region otherwise stay in memory
         if self.state.delete_supported is False:
             return
         client, repository = self.state.client, self.state.repository

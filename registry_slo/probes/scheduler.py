@@ -7,7 +7,6 @@ a slow or black-holed region only ever holds up its own probes.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -63,8 +62,11 @@ class ProbeScheduler:
         probes: what to run.
         metrics: where results and scheduling health are recorded.
         sinks: further consumers of every observation.
-        first_run_within: the first run of each probe starts at a random moment within
-            this many seconds (spreads load, and gives results soon after start).
+        first_run_within: the first runs of the probes are spread evenly over this many
+            seconds, which sets their phase for good (runs keep their spacing). Default:
+            5 s, or 50 ms per probe when that is longer, but never more than a probe's
+            interval: a few probes give results soon after start, hundreds do not all
+            start in the same second of every interval.
         tracer: when set, every run is a trace, and duration histograms carry its trace
             id as exemplar.
     """
@@ -74,7 +76,7 @@ class ProbeScheduler:
         probes: Iterable[ScheduledProbe],
         metrics: ExporterMetrics,
         sinks: Iterable[Sink] = (),
-        first_run_within: float = 5.0,
+        first_run_within: float | None = None,
         tracer: Tracer | None = None,
     ) -> None:
         self.probes = {p.job_id: p for p in probes}
@@ -89,7 +91,11 @@ class ProbeScheduler:
     def start(self) -> None:
         """Start scheduling (call from within the running event loop)."""
         now = datetime.now(UTC)
-        for job_id, scheduled in self.probes.items():
+        count = len(self.probes)
+        window = self.first_run_within
+        if window is None:
+            window = max(5.0, 0.05 * count)
+        for index, (job_id, scheduled) in enumerate(self.probes.items()):
             self.metrics.probes.configure(scheduled.probe.region, scheduled.probe.kind)
             # apscheduler adds 0..jitter to each run, cumulatively; shortening the interval
             # by half the jitter keeps the mean spacing at the configured interval.
@@ -98,7 +104,8 @@ class ProbeScheduler:
                 jitter=scheduled.jitter or None,
                 timezone=UTC,
             )
-            first = now + timedelta(seconds=random.uniform(0, self.first_run_within))
+            offset = min(window, scheduled.interval) * index / max(count, 1)
+            first = now + timedelta(seconds=offset)
             self._scheduler.add_job(
                 self.run_once,
                 trigger,
