@@ -2,21 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import ssl
 
 import structlog
 
-from registry_slo.config import BasicAuth, RegionConfig
+from registry_slo.config import BasicAuth, RegionConfig, TLSConfig
 from registry_slo.oci import Credentials, RegistryClient
 
 log = structlog.get_logger("registry_slo.probes")
 
 
-def ssl_context(region: RegionConfig) -> ssl.SSLContext | bool:
-    """The TLS verification setting for ``region``."""
-    tls = region.tls
-    if not region.base_url.startswith("https://"):
-        return True
+def ssl_context(region: RegionConfig) -> ssl.SSLContext:
+    """The TLS context for ``region``, shared by every region with the same TLS settings.
+
+    An SSL context holds the parsed CA bundle (most of a megabyte): one per region would
+    cost hundreds of megabytes with hundreds of regions.
+    """
+    return _context(region.tls)
+
+
+@functools.cache
+def _context(tls: TLSConfig) -> ssl.SSLContext:
     if tls.insecure_skip_verify:
         context = ssl.create_default_context()
         context.check_hostname = False

@@ -16,7 +16,7 @@ import structlog
 from registry_slo.oci import RegistryError
 from registry_slo.probes._base import Outcome, Probe
 from registry_slo.probes._content import Image, random_image
-from registry_slo.probes._region import RegionState
+from registry_slo.probes._region import RegionState, ssl_context
 from registry_slo.probes.pull import pull_and_verify
 
 log = structlog.get_logger("registry_slo.probes")
@@ -103,7 +103,9 @@ class ColdCacheProbe(Probe):
         if url is None or self.counters is None:
             return
         try:
-            async with httpx.AsyncClient(timeout=self.state.config.probe.timeout) as client:
+            async with httpx.AsyncClient(
+                timeout=self.state.config.probe.timeout, verify=ssl_context(self.state.config)
+            ) as client:
                 counters = await read_debug_vars(client, url)
         except (httpx.HTTPError, ValueError, AttributeError) as exc:
             log.warning("could not read the cache's counters", region=self.region, url=url,
