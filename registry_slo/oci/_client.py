@@ -203,7 +203,10 @@ class RegistryClient:
         """
         with phase("auth"):
             if self.auth.scheme is None:
-                await self.ping()
+                started = time.perf_counter()
+                await self.ping()  # learns the scheme; without a challenge, it is the check
+                if self.auth.scheme is None:
+                    return time.perf_counter() - started
             scope = self._scope(repository, actions)
             if self.auth.scheme == "bearer":
                 return await self.auth.fetch_token(scope)

@@ -83,6 +83,7 @@ async def execute(probe: Probe, timeout: float, tracer: Tracer | None = None) ->
 async def _execute(probe: Probe, timeout: float, tracer: Tracer | None) -> Observation:
     meter = Meter(tracer=tracer)
     started = time.time()
+    started_at = time.perf_counter()
     t0 = time.perf_counter()
     measured: float | None = None
     outcome = Outcome()
@@ -108,8 +109,11 @@ async def _execute(probe: Probe, timeout: float, tracer: Tracer | None) -> Obser
     if measured is None:
         measured = time.perf_counter() - t0
     try:
-        # Cleanup has its own budget: it must not turn a measured success into a failure.
-        async with asyncio.timeout(timeout):
+        # Cleanup must not turn a measured success into a failure, and must not hold the
+        # probe's slot much past its timeout: it gets what is left of the timeout, and at
+        # least a quarter of it (a run lasts at most 1.25 x timeout).
+        left = timeout - (time.perf_counter() - started_at)
+        async with asyncio.timeout(max(left, timeout / 4)):
             with metered(Meter(tracer=tracer)) as side, side.phase("cleanup"):
                 await probe.cleanup()
     except TimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -90,11 +91,23 @@ def build_image(payload: bytes, *, created: str, annotations: dict[str, str]) ->
     return Image(layer=layer, config=config_blob, manifest=manifest_blob)
 
 
+@functools.cache
+def _random_bulk(size: int) -> bytes:
+    return os.urandom(size)
+
+
 def random_image(size: int, purpose: str) -> Image:
-    """A fresh image with ``size`` random payload bytes (every call unique)."""
+    """A fresh image with ``size`` random payload bytes (every call unique).
+
+    The payload starts with 32 fresh random bytes and goes on with random bytes drawn
+    once per process: every layer has a new digest (nothing for the registry to reuse or
+    deduplicate), without paying for ``size`` fresh random bytes on every push.
+    """
     created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    head = os.urandom(min(32, size))
+    payload = head + _random_bulk(size)[len(head) :]
     return build_image(
-        os.urandom(size), created=created, annotations={"dev.registry-slo.probe": purpose}
+        payload, created=created, annotations={"dev.registry-slo.probe": purpose}
     )
 
 
