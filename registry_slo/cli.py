@@ -1,4 +1,5 @@
-"""Command line: ``registry-slo serve | probe | validate | generate | replay | demo``."""
+"""Command line: ``registry-slo serve | probe | validate | generate | replay | demo |
+openslo``."""
 
 from __future__ import annotations
 
@@ -59,8 +60,18 @@ def _parser() -> argparse.ArgumentParser:
         help="output directory (default: alerts)",
     )
     generate.add_argument(
+        "--dashboards", type=Path, default=None, metavar="DIR",
+        help="where the Grafana dashboards go (default: 'dashboards' next to --out, "
+        "e.g. alerts -> dashboards)",
+    )
+    generate.add_argument(
+        "--no-dashboards", action="store_true",
+        help="rules, tests and routing only: write or check no dashboards",
+    )
+    generate.add_argument(
         "--check", action="store_true",
-        help="write nothing; exit 1 if --out differs from a fresh generation",
+        help="write nothing; exit 1 if --out or the dashboards differ from a fresh "
+        "generation",
     )
 
     replay = commands.add_parser(
@@ -92,6 +103,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--workdir", type=Path, default=None, help="where registries keep their data"
     )
+
+    openslo = commands.add_parser(
+        "openslo", help="export the SLOs as OpenSLO v1, or import OpenSLO v1 / Sloth specs"
+    )
+    openslo_commands = openslo.add_subparsers(dest="openslo_command", required=True,
+                                              metavar="ACTION")
+    export = openslo_commands.add_parser(
+        "export", help="print the configured SLOs as OpenSLO v1 documents (YAML)"
+    )
+    export.add_argument("--config", "-c", type=Path, required=True)
+    export.add_argument("--out", "-o", type=Path, default=None,
+                        help="write to this file instead of standard output")
+    import_ = openslo_commands.add_parser(
+        "import",
+        help="print the slos: section equivalent to OpenSLO v1 or Sloth prometheus/v1 "
+        "specs (exit 1 if anything could not be mapped)",
+    )
+    import_.add_argument("files", nargs="+", type=Path, metavar="FILE")
     return parser
 
 
@@ -148,34 +177,51 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from registry_slo.generate import GenerationError, check, generate, warnings
+    from registry_slo.generate import GenerationError, check, dashboards, generate, warnings
 
     settings = _load(args.config)
+    boards: Path | None = None
+    if not args.no_dashboards:
+        boards = args.dashboards if args.dashboards is not None else (
+            args.out.parent / "dashboards"
+        )
     try:
         for warning in warnings(settings):
             print(f"registry-slo: warning: {warning}", file=sys.stderr)
         if args.check:
-            differences = check(settings, args.out)
-            if differences:
+            stale = [(args.out, check(settings, args.out))]
+            if boards is not None:
+                stale.append((boards, dashboards.check(settings, boards)))
+            failed = False
+            for directory, differences in stale:
+                if not differences:
+                    print(f"{directory}: up to date with {args.config}")
+                    continue
+                failed = True
                 print(
-                    f"registry-slo: {args.out} is not what {args.config} generates "
+                    f"registry-slo: {directory} is not what {args.config} generates "
                     f"({len(differences)} difference(s)):",
                     file=sys.stderr,
                 )
                 for line in differences:
                     print(f"  {line}", file=sys.stderr)
+            if failed:
+                extra = f" --dashboards {args.dashboards}" if args.dashboards else ""
                 print(
-                    f"run: registry-slo generate --config {args.config} --out {args.out}",
+                    f"run: registry-slo generate --config {args.config} --out {args.out}"
+                    f"{extra}",
                     file=sys.stderr,
                 )
                 return 1
-            print(f"{args.out}: up to date with {args.config}")
             return 0
         written = generate(settings, args.out)
+        written_boards = dashboards.generate(settings, boards) if boards is not None else []
     except GenerationError as exc:
         print(f"registry-slo: {args.config}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     print(f"{args.out}: wrote {len(written)} file(s) from {args.config}")
+    if boards is not None:
+        print(f"{boards}: wrote {len(written_boards)} file(s) from {args.config}")
     return 0
 
 
@@ -236,6 +282,48 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _openslo(args: argparse.Namespace) -> int:
+    from registry_slo.generate import GenerationError
+    from registry_slo.sli.interop import (
+        dump_documents,
+        export_openslo,
+        import_documents,
+        load_documents,
+        slos_yaml,
+    )
+
+    if args.openslo_command == "export":
+        settings = _load(args.config)
+        try:
+            text = dump_documents(export_openslo(settings))
+        except GenerationError as exc:
+            print(f"registry-slo: {args.config}: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
+        if args.out is None:
+            sys.stdout.write(text)
+        else:
+            args.out.write_text(text, encoding="utf-8")
+            print(f"{args.out}: wrote {text.count('kind: SLO')} SLO document(s)")
+        return 0
+    documents = []
+    try:
+        for path in args.files:
+            documents += load_documents(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        print(f"registry-slo: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ValueError as exc:
+        print(f"registry-slo: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    result = import_documents(documents)
+    sys.stdout.write(slos_yaml(result))
+    for line in result.skipped:
+        print(f"registry-slo: not mapped: {line}", file=sys.stderr)
+    for line in result.notes:
+        print(f"registry-slo: dropped: {line}", file=sys.stderr)
+    return 0 if result.complete else 1
+
+
 def _demo(args: argparse.Namespace) -> int:
     from registry_slo.devenv.demo import run_demo
 
@@ -253,6 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "generate": _generate,
         "replay": _replay,
         "demo": _demo,
+        "openslo": _openslo,
     }
     try:
         return handlers[args.command](args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
 from collections.abc import Iterator
 
 import structlog
@@ -21,9 +22,12 @@ from registry_slo.probes import (
     build_regions,
     execute,
 )
+from registry_slo.sli.engine import SLIEngine, engine_targets
+from registry_slo.sli.store import StoreError
 from registry_slo.telemetry.metrics import ExporterMetrics
 from registry_slo.telemetry.otel import OpenTelemetry
 from registry_slo.telemetry.server import build_app
+from registry_slo.telemetry.status import ProbeBoard, render_status_page
 
 log = structlog.get_logger("registry_slo")
 
@@ -57,17 +61,44 @@ class Exporter:
             settings, self.states, self._first_sight, self.metrics.cache_counters.update
         )
         self.otel = OpenTelemetry(settings.otel, self.metrics.standard)
+        self.engine = SLIEngine(
+            engine_targets(settings),
+            settings.state_path,
+            flush_interval=settings.slo_engine.flush_interval,
+            lag_sample_interval=settings.slo_engine.lag_sample_interval,
+            on_store_error=self.metrics.internal_errors.labels("slo_store").inc,
+        )
+        self.board = ProbeBoard()
+        for scheduled in probes:
+            self.board.configure(scheduled.probe.region, scheduled.probe.kind)
         self.scheduler = ProbeScheduler(
-            probes, self.metrics, sinks=[self._check_clock, self.otel.record],
+            probes, self.metrics,
+            sinks=[self._check_clock, self.otel.record, self.engine.observe, self.board.record],
             tracer=self.otel.tracer,
         )
         for tracker in trackers:
             self.metrics.track_replication(tracker.region, tracker.source_region, tracker.lag)
+            self.engine.track_lag(tracker.region, tracker.lag)
+        self.metrics.slos.track(self.engine.evaluate)
         for state in self.states.values():
             self.metrics.track_clock(state.name, state.client.clock.value)
+            if state.config.base_url.startswith("https://"):
+                self.metrics.track_certificate(state.name, state.client.certificate_expiry)
         self._clock_warned: set[str] = set()
         self.ingest = IngestService(settings.ingest, self.metrics)
-        self.app = build_app(self.metrics, lambda: self.scheduler.ready)
+        self.app = build_app(
+            self.metrics, lambda: self.scheduler.ready, self.engine.evaluate, self.status_page
+        )
+
+    def status_page(self) -> str:
+        """The HTML status page: every region's probes and SLOs."""
+        return render_status_page(
+            [r.name for r in self.settings.regions],
+            self.board.snapshot(),
+            self.engine.evaluate(),
+            time.time(),
+            self.scheduler.ready,
+        )
 
     def _first_sight(self, tracker: LagTracker, lag: float) -> None:
         self.metrics.replication_lag_first_sight.labels(
@@ -97,6 +128,10 @@ class Exporter:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stop.set)
+        try:
+            await asyncio.to_thread(self.engine.open)  # restores the SLO windows
+        except StoreError as exc:
+            raise SystemExit(f"registry-slo: {exc}") from None
         host, port = listen_address(self.settings.listen)
         server = _Server(
             uvicorn.Config(
@@ -107,10 +142,13 @@ class Exporter:
         serving = asyncio.create_task(server.serve(), name="http")
         while not server.started:
             if serving.done():
+                await asyncio.to_thread(self.engine.close)
                 await serving  # raises when the address cannot be bound
                 raise SystemExit(f"could not listen on {self.settings.listen}")
             await asyncio.sleep(0.01)
         self.scheduler.start()
+        engine_stop = asyncio.Event()
+        engine = asyncio.create_task(self.engine.run(engine_stop), name="sli-engine")
         ingest_stop = asyncio.Event()
         ingesting = asyncio.create_task(self.ingest.run(ingest_stop), name="ingest")
         log.info(
@@ -124,6 +162,8 @@ class Exporter:
         await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
         log.info("shutting down")
         self.scheduler.shutdown()
+        engine_stop.set()
+        await engine  # writes the last SLO buckets and closes the store
         ingest_stop.set()
         await ingesting  # saves the checkpoints
         server.should_exit = True

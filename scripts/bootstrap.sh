@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runtime=(docker-registry skopeo ca-certificates)
-dev=(prometheus prometheus-alertmanager mtail prometheus-blackbox-exporter curl)
+dev=(prometheus prometheus-alertmanager mtail prometheus-blackbox-exporter curl chromium)
 packages=("${runtime[@]}")
 extras="."
 if [[ "${1:-}" == "--dev" ]]; then

@@ -6,6 +6,7 @@ locally (naming the Debian package) and fails it under CI (``CI=true``).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable, Iterator
 
@@ -23,6 +24,19 @@ from registry_slo.devenv import HtpasswdAuth, LocalRegistry, TokenAuth
 
 FaultProxyFactory = Callable[[LocalRegistry | str], FaultProxy]
 """Start a `FaultProxy` in front of a registry (or an upstream URL)."""
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Exporters started by tests keep their SLO state in a temp dir, never in the
+    user's ``~/.local/state`` (where a running exporter would hold the lock)."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
 
 
 @pytest.fixture

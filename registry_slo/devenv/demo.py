@@ -27,11 +27,27 @@ SYNC_PERIOD = 10.0
 """Seconds between two syncs of the demo mirror."""
 
 
+DEMO_SLOS: list[dict[str, Any]] = [
+    {"name": "pull-availability", "description": "Image pulls succeed",
+     "sli": {"kind": "probe_success", "probe": "pull"}, "objective": 99.9},
+    {"name": "push-availability", "description": "Image pushes succeed",
+     "sli": {"kind": "probe_success", "probe": "push"}, "objective": 99.5},
+    {"name": "pull-latency", "description": "Image pulls finish within 2s",
+     "sli": {"kind": "probe_latency", "probe": "pull", "threshold": "2s"}, "objective": 99},
+    {"name": "auth-success", "description": "The prober obtains credentials",
+     "sli": {"kind": "auth_success"}, "objective": 99.5},
+    {"name": "replication-freshness", "description": "The mirror is at most 30s behind",
+     "sli": {"kind": "replication_lag", "threshold": "30s"}, "objective": 99},
+]
+"""The SLOs of the quick start: the status page at ``/`` shows their budgets."""
+
+
 def demo_config(listen: str, urls: dict[str, str], password_file: Path,
-                cache_debug_url: str) -> dict[str, Any]:
-    """The demo's configuration."""
+                cache_debug_url: str, state_dir: Path | None = None) -> dict[str, Any]:
+    """The demo's configuration (``state_dir``: where the SLO windows are kept)."""
     return {
         "listen": listen,
+        **({"state_dir": str(state_dir)} if state_dir is not None else {}),
         "defaults": {"probe": {"interval": "15s", "timeout": "5s", "blob_size": "1MiB"}},
         "replication": {"heartbeat_interval": "5s"},
         "regions": [
@@ -52,6 +68,7 @@ def demo_config(listen: str, urls: dict[str, str], password_file: Path,
             # Nothing listens here: shows what a region that is down looks like.
             {"name": "local-down", "url": urls["local-down"]},
         ],
+        "slos": DEMO_SLOS,
     }
 
 
@@ -82,7 +99,8 @@ def run_demo(listen: str = "127.0.0.1:9731", workdir: Path | None = None) -> int
         config_path = workdir / "regions.yaml"
         config_path.write_text(
             "# Written by `registry-slo demo`.\n" + yaml.safe_dump(
-                demo_config(listen, urls, password_file, cache.debug_url), sort_keys=False),
+                demo_config(listen, urls, password_file, cache.debug_url,
+                            workdir / "state"), sort_keys=False),
             encoding="utf-8",
         )
         settings = load_config(config_path)
@@ -100,7 +118,9 @@ registry-slo demo
                local-cache  {cache.url}  (pull-through cache of local)
                local-down   (nothing listening: probes fail with reason=connect)
   config       {config_path}
-  exporter     {base}/metrics   Prometheus metrics
+  exporter     {base}/          status page: probes, SLOs, error budgets, burn rates
+               {base}/metrics   Prometheus metrics
+               {base}/api/v1/slo  SLO windows and burn rates (JSON)
                {base}/readyz    ready once every probe has run
   logs         {workdir}
 

@@ -11,6 +11,7 @@ from registry_slo.sli.spec import SLOSpec, slo_regions
 from registry_slo.sli.windows import window_name
 
 __all__ = [
+    "CERTIFICATE_EXPIRY",
     "DURATION_BUCKET",
     "DURATION_COUNT",
     "LAST_RUN",
@@ -18,7 +19,12 @@ __all__ = [
     "PROBE_FAILURES",
     "PROBE_REQUESTS",
     "PROBE_SKIPPED",
+    "REGISTRY_FAILURES",
+    "REGISTRY_REQUESTS",
     "REPLICATION_LAG",
+    "STORAGE_CAPACITY",
+    "STORAGE_USED",
+    "TAG_OVERWRITES",
     "GenerationError",
     "SLOTarget",
     "human_duration",
@@ -35,6 +41,12 @@ LAST_RUN = "registry_slo_probe_last_run_timestamp_seconds"
 PROBES_CONFIGURED = "registry_slo_probes_configured"
 PROBE_SKIPPED = "registry_slo_probe_skipped_total"
 REPLICATION_LAG = "registry_slo_replication_lag_seconds"
+REGISTRY_REQUESTS = "registry_slo_registry_requests_total"
+REGISTRY_FAILURES = "registry_slo_registry_request_failures_total"
+TAG_OVERWRITES = "registry_slo_registry_tag_overwrites_total"
+STORAGE_USED = "registry_slo_registry_storage_used_bytes"
+STORAGE_CAPACITY = "registry_slo_registry_storage_capacity_bytes"
+CERTIFICATE_EXPIRY = "registry_slo_tls_certificate_expiry_timestamp_seconds"
 
 
 class GenerationError(Exception):

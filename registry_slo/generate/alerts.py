@@ -20,16 +20,23 @@ configuration gives their base URLs.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from registry_slo._units import format_duration
 from registry_slo.config import RegionConfig, Settings
 from registry_slo.generate._model import (
+    CERTIFICATE_EXPIRY,
     LAST_RUN,
     PROBE_FAILURES,
     PROBE_SKIPPED,
     PROBES_CONFIGURED,
+    REGISTRY_FAILURES,
+    REGISTRY_REQUESTS,
     REPLICATION_LAG,
+    STORAGE_CAPACITY,
+    STORAGE_USED,
+    TAG_OVERWRITES,
     SLOTarget,
     human_duration,
     num,
@@ -67,6 +74,10 @@ SKIPPED_ALERT = "RegistryProbeRunsSkipped"
 REPLICATION_LAG_ALERT = "RegistryReplicationLagHigh"
 BLOB_INTEGRITY_ALERT = "RegistryBlobIntegrityError"
 AUTH_REJECTED_ALERT = "RegistryProbeAuthRejected"
+STORAGE_ALERT = "RegistryStorageHigh"
+AUTH_SPIKE_ALERT = "RegistryAuthFailureSpike"
+CERTIFICATE_ALERT = "RegistryCertificateExpiring"
+TAG_OVERWRITE_ALERT = "RegistryProtectedTagOverwritten"
 
 ABSENT_FOR = 600
 """Seconds the 5m SLI must be missing before ``RegistrySLOSLIAbsent`` fires."""
@@ -78,6 +89,11 @@ SKIPPED_THRESHOLD = 2
 COUNTER_WINDOW = 900
 """How long an integrity or credential failure keeps its alert firing (seconds)."""
 REPLICATION_LAG_FOR = 600
+STORAGE_FOR = 1800
+AUTH_SPIKE_WINDOW = 600
+AUTH_SPIKE_MIN_RATE = 0.1
+"""Requests per second below which a region's auth failure ratio is not judged."""
+AUTH_SPIKE_FOR = 600
 
 
 def _runbook(alerting: AlertingConfig, slug: str) -> dict[str, str]:
@@ -304,7 +320,99 @@ def _region_alerts(
                 **_dashboard(alerting, name),
             },
         },
+        *_traffic_alerts(region, alerting),
     ]
+    return rules
+
+
+def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[dict[str, Any]]:
+    """Alerts on what the registry emits (ingest) and on its certificate."""
+    name = region.name
+    sel = f'region="{name}"'
+    threshold = num(alerting.storage_threshold)
+    window = format_duration(AUTH_SPIKE_WINDOW)
+    ratio = num(alerting.auth_failure_ratio)
+    rules: list[dict[str, Any]] = [
+        {
+            "alert": STORAGE_ALERT,
+            "expr": f"max by (region, source) (\n  {STORAGE_USED}{{{sel}}}\n  /\n"
+            f"  {STORAGE_CAPACITY}{{{sel}}} > 0\n) > {threshold}\n",
+            **_for(STORAGE_FOR),
+            "labels": {"region": name, "severity": "ticket"},
+            "annotations": {
+                "summary": f"{name} storage above {num(100 * alerting.storage_threshold)}%",
+                "description": (
+                    f"The registry of {name} reports more than "
+                    f"{num(100 * alerting.storage_threshold)}% of its capacity in use "
+                    "(source {{ $labels.source }}): plan garbage collection, retention or "
+                    "more storage before pushes fail (F3)."
+                ),
+                **_runbook(alerting, "registry-storage-high"),
+                **_dashboard(alerting, name),
+            },
+        },
+        {
+            "alert": AUTH_SPIKE_ALERT,
+            "expr": (
+                f'sum by (region) (rate({REGISTRY_FAILURES}{{{sel},reason="auth"}}[{window}]))'
+                f"\n/\nsum by (region) (rate({REGISTRY_REQUESTS}{{{sel}}}[{window}])) > {ratio}"
+                f"\nand\nsum by (region) (rate({REGISTRY_REQUESTS}{{{sel}}}[{window}])) > "
+                f"{num(AUTH_SPIKE_MIN_RATE)}\n"
+            ),
+            **_for(AUTH_SPIKE_FOR),
+            "labels": {"region": name, "severity": "ticket"},
+            "annotations": {
+                "summary": f"authentication failures spike in {name}",
+                "description": (
+                    f"More than {num(100 * alerting.auth_failure_ratio)}% of the requests "
+                    f"{name}'s ingest sources saw over the last {window} failed "
+                    "authentication: expired tokens, a failing token service, or leaked "
+                    "credentials being tried (M11, F7)."
+                ),
+                **_runbook(alerting, "registry-auth-failure-spike"),
+                **_dashboard(alerting, name),
+            },
+        },
+    ]
+    if region.base_url.startswith("https://"):
+        rules.append({
+            "alert": CERTIFICATE_ALERT,
+            "expr": f"{CERTIFICATE_EXPIRY}{{{sel}}} - time() < "
+            f"{num(alerting.certificate_expiry_warning)}\n",
+            "labels": {"region": name, "severity": "ticket"},
+            "annotations": {
+                "summary": f"the TLS certificate of {name} expires soon",
+                "description": (
+                    f"The certificate {name} presents expires within "
+                    f"{human_duration(alerting.certificate_expiry_warning)}: renew it before "
+                    "clients refuse to connect."
+                ),
+                **_runbook(alerting, "registry-certificate-expiring"),
+                **_dashboard(alerting, name),
+            },
+        })
+    if alerting.protected_repositories:
+        repositories = "|".join(re.escape(r) for r in alerting.protected_repositories)
+        overwrites = f'{TAG_OVERWRITES}{{{sel},repository=~"{repositories}"}}'
+        rules.append({
+            "alert": TAG_OVERWRITE_ALERT,
+            "expr": _counter_rose(overwrites, COUNTER_WINDOW, "region, repository"),
+            "labels": {"region": name, "severity": "page"},
+            "annotations": {
+                "summary": (
+                    f"a tag of protected repository {{{{ $labels.repository }}}} in {name} "
+                    "was moved"
+                ),
+                "description": (
+                    "A push moved an existing tag of {{ $labels.repository }} to another "
+                    f"digest in the last {format_duration(COUNTER_WINDOW)}: deployments by "
+                    "tag may now run different content (F4). Check the audit log for who "
+                    "pushed, and pin deployments by digest."
+                ),
+                **_runbook(alerting, "registry-protected-tag-overwritten"),
+                **_dashboard(alerting, name),
+            },
+        })
     return rules
 
 

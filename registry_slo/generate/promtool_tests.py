@@ -34,6 +34,7 @@ from registry_slo._units import format_duration
 from registry_slo.config import RegionConfig, Settings
 from registry_slo.generate import alerts as alert_rules
 from registry_slo.generate._model import (
+    CERTIFICATE_EXPIRY,
     DURATION_BUCKET,
     DURATION_COUNT,
     LAST_RUN,
@@ -41,7 +42,12 @@ from registry_slo.generate._model import (
     PROBE_REQUESTS,
     PROBE_SKIPPED,
     PROBES_CONFIGURED,
+    REGISTRY_FAILURES,
+    REGISTRY_REQUESTS,
     REPLICATION_LAG,
+    STORAGE_CAPACITY,
+    STORAGE_USED,
+    TAG_OVERWRITES,
     SLOTarget,
     human_duration,
     num,
@@ -592,6 +598,113 @@ def _registry_tests(region: RegionConfig, settings: Settings) -> list[dict[str, 
                  "exp_alerts": []},
                 {"alertname": alert, "eval_time": _duration(again),
                  "exp_alerts": [expect(alert, pull)]},
+            ],
+        })
+    tests += _traffic_tests(region, settings, rules)
+    return tests
+
+
+def _traffic_tests(
+    region: RegionConfig, settings: Settings, rules: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Storage, auth failure spike, certificate expiry and protected tag overwrites."""
+    alerting = settings.alerting
+    name = region.name
+    source = {"region": name, "source": f"{name}-metrics"}
+    hour = HOUR // SCRAPE_INTERVAL
+    storage_for = alert_rules.STORAGE_FOR
+    capacity = 1e12
+    below = alerting.storage_threshold * capacity * 0.9
+    above = min(capacity, alerting.storage_threshold * capacity * 1.1)
+    grows_at = 10 * MINUTE
+    used = [below if i * SCRAPE_INTERVAL < grows_at else above for i in range(hour)]
+    tests: list[dict[str, Any]] = [{
+        "name": f"{name}: storage above {num(100 * alerting.storage_threshold)}% of capacity",
+        "interval": _duration(SCRAPE_INTERVAL),
+        "input_series": [
+            _series(STORAGE_USED, source, used),
+            _series(STORAGE_CAPACITY, source, [capacity] * hour),
+        ],
+        "alert_rule_test": [
+            *_no_alerts([alert_rules.STORAGE_ALERT], [grows_at, grows_at + storage_for - MINUTE]),
+            {
+                "alertname": alert_rules.STORAGE_ALERT,
+                "eval_time": _duration(grows_at + storage_for + MINUTE),
+                "exp_alerts": [_expected(alert_rules.STORAGE_ALERT, rules, source, source)],
+            },
+        ],
+    }]
+    # Auth failures: 10 requests/s, of which first 1%, then 5x the threshold.
+    spike_at = 20 * MINUTE
+    requests: list[float] = []
+    failures: list[float] = []
+    total = failed = 0.0
+    high = min(1.0, 5 * alerting.auth_failure_ratio)
+    for i in range(hour):
+        total += 10 * SCRAPE_INTERVAL
+        failed += 10 * SCRAPE_INTERVAL * (0.01 if i * SCRAPE_INTERVAL < spike_at else high)
+        requests.append(total)
+        failures.append(failed)
+    traffic = {"region": name, "source": f"{name}-log", "operation": "pull_manifest"}
+    spike_for = alert_rules.AUTH_SPIKE_FOR
+    tests.append({
+        "name": f"{name}: authentication failure spike in the traffic",
+        "interval": _duration(SCRAPE_INTERVAL),
+        "input_series": [
+            _series(REGISTRY_REQUESTS, {**traffic, "code": "200"}, requests),
+            _series(REGISTRY_FAILURES, {**traffic, "reason": "auth"}, failures),
+        ],
+        "alert_rule_test": [
+            *_no_alerts([alert_rules.AUTH_SPIKE_ALERT], [spike_at]),
+            {
+                "alertname": alert_rules.AUTH_SPIKE_ALERT,
+                "eval_time": _duration(spike_at + alert_rules.AUTH_SPIKE_WINDOW + spike_for),
+                "exp_alerts": [_expected(alert_rules.AUTH_SPIKE_ALERT, rules,
+                                         {"region": name}, {"region": name})],
+            },
+        ],
+    })
+    if region.base_url.startswith("https://"):
+        warning = alerting.certificate_expiry_warning
+        expires = warning + 30 * MINUTE  # enters the warning window after 30 minutes
+        labels = {"region": name}
+        tests.append({
+            "name": f"{name}: certificate expiring",
+            "interval": _duration(SCRAPE_INTERVAL),
+            "input_series": [_series(CERTIFICATE_EXPIRY, labels, [expires] * hour)],
+            "alert_rule_test": [
+                *_no_alerts([alert_rules.CERTIFICATE_ALERT], [29 * MINUTE]),
+                {
+                    "alertname": alert_rules.CERTIFICATE_ALERT,
+                    "eval_time": _duration(31 * MINUTE),
+                    "exp_alerts": [_expected(alert_rules.CERTIFICATE_ALERT, rules, labels,
+                                             labels)],
+                },
+            ],
+        })
+    if alerting.protected_repositories:
+        protected = alerting.protected_repositories[0]
+        born = 10 * MINUTE
+        overwrites: list[float | None] = [
+            None if i * SCRAPE_INTERVAL < born else 1.0 for i in range(hour)
+        ]
+        labels = {"region": name, "repository": protected}
+        tests.append({
+            "name": f"{name}: a tag of a protected repository moved",
+            "interval": _duration(SCRAPE_INTERVAL),
+            "input_series": [
+                _series(TAG_OVERWRITES, labels, overwrites),
+                _series(TAG_OVERWRITES, {"region": name, "repository": "other"},
+                        [float(i) for i in range(hour)]),
+            ],
+            "alert_rule_test": [
+                *_no_alerts([alert_rules.TAG_OVERWRITE_ALERT], [born - MINUTE]),
+                {
+                    "alertname": alert_rules.TAG_OVERWRITE_ALERT,
+                    "eval_time": _duration(born),
+                    "exp_alerts": [_expected(alert_rules.TAG_OVERWRITE_ALERT, rules, labels,
+                                             labels)],
+                },
             ],
         })
     return tests

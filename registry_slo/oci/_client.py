@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -102,6 +103,8 @@ class RegistryClient:
         self.auth = TokenAuth(self._http, credentials)
         self.clock = ClockOffset()
         """The registry's clock offset, estimated from every answer's ``Date`` header."""
+        self.certificate_not_after: float | None = None
+        """Unix time at which the registry's TLS certificate expires (verified https)."""
 
     async def __aenter__(self) -> Self:
         return self
@@ -147,6 +150,8 @@ class RegistryClient:
             sent_at = time.time()
             response = await send(self._http, request, stream=stream)
             self.clock.observe(response.headers.get("date"), sent_at, time.time())
+            if url.startswith("https://"):
+                self._note_certificate(response)
             _count_sent(content)
             if response.status_code != 401:
                 return response
@@ -155,6 +160,20 @@ class RegistryClient:
                 raise self.auth.refused(response)
             sent = await self.auth.answer(response, scope, sent)
         raise AssertionError("unreachable")
+
+    def _note_certificate(self, response: httpx.Response) -> None:
+        stream = response.extensions.get("network_stream")
+        ssl_object = stream.get_extra_info("ssl_object") if stream is not None else None
+        if ssl_object is None:
+            return
+        # Only a verified peer's certificate is decoded (not with insecure_skip_verify).
+        not_after = (ssl_object.getpeercert() or {}).get("notAfter")
+        if isinstance(not_after, str):
+            self.certificate_not_after = float(ssl.cert_time_to_seconds(not_after))
+
+    def certificate_expiry(self) -> float:
+        """:attr:`certificate_not_after`, or NaN while unknown (for a gauge)."""
+        return math.nan if self.certificate_not_after is None else self.certificate_not_after
 
     async def _read(self, response: httpx.Response, limit: int | None = None) -> bytes:
         try:

@@ -305,6 +305,15 @@ class AlertingConfig(_Strict):
         dashboard_url: base URL; alerts link ``<base>?var-region=…&var-slo=…``.
         replication_lag_threshold: ``RegistryReplicationLagHigh`` fires above it.
         maintenance_windows: recurring windows that mute notifications (GC runs).
+        storage_threshold: ``RegistryStorageHigh`` fires above this fraction of the
+            capacity the registry reports (M7: 70%).
+        auth_failure_ratio: ``RegistryAuthFailureSpike`` fires when this fraction of the
+            traffic a region's ingest sources see fails authentication (M11, F7).
+        certificate_expiry_warning: ``RegistryCertificateExpiring`` fires when the
+            registry's TLS certificate expires within this time.
+        protected_repositories: repositories where moving a tag is an incident
+            (``RegistryProtectedTagOverwritten``, F4); they must be labelled, i.e. in
+            ``ingest.repositories.allow`` or its top-N.
     """
 
     rule_mode: Literal["full", "performance"] = "full"
@@ -314,6 +323,10 @@ class AlertingConfig(_Strict):
     dashboard_url: str | None = None
     replication_lag_threshold: Duration = 300.0
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+    storage_threshold: float = Field(default=0.7, gt=0, lt=1)
+    auth_failure_ratio: float = Field(default=0.05, gt=0, lt=1)
+    certificate_expiry_warning: Duration = 14 * 86400.0
+    protected_repositories: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _check(self) -> AlertingConfig:

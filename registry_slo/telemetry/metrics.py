@@ -32,6 +32,7 @@ from prometheus_client.utils import floatToGoString
 from registry_slo import __version__
 from registry_slo.observation import Observation
 from registry_slo.telemetry.probe_metrics import ProbeMetrics
+from registry_slo.telemetry.slo_metrics import SLOMetrics
 
 __all__ = ["DURATION_BUCKETS", "ExporterMetrics"]
 
@@ -175,6 +176,18 @@ class ExporterMetrics:
         )
         self.cache_counters = RegistryCacheCounters()
         r.register(self.cache_counters)
+        self.certificate_expiry = Gauge(
+            "registry_slo_tls_certificate_expiry_timestamp_seconds",
+            "Unix time at which the registry's TLS certificate expires, as presented to the "
+            "probes (https regions with verification; NaN until a probe has connected).",
+            ["region"],
+            registry=r,
+        )
+
+        # -- the SLI engine: error ratios, burn rates, budget (registry_slo_slo_*) ---
+        self.slos = SLOMetrics()
+        """Filled once the exporter hands it the engine (:meth:`SLOMetrics.track`)."""
+        r.register(self.slos)
 
         # -- the exporter's own health --------------------------------------------
         self.probe_in_flight = Gauge(
@@ -344,6 +357,10 @@ class ExporterMetrics:
     def track_clock(self, region: str, offset: Callable[[], float]) -> None:
         """Serve ``offset()`` as the clock offset of ``region``'s registry."""
         self.clock_offset.labels(region).set_function(offset)
+
+    def track_certificate(self, region: str, expiry: Callable[[], float]) -> None:
+        """Serve ``expiry()`` as the TLS certificate expiry of ``region``'s registry."""
+        self.certificate_expiry.labels(region).set_function(expiry)
 
     def configure_ingest_source(self, source: str) -> None:
         """Declare an ingest source so its series exist (at zero) before it reads."""

@@ -204,6 +204,24 @@ def test_the_series_the_rules_read_are_the_exporters() -> None:
     assert f'{REPLICATION_LAG}{{region="eu-west",source_region="us-east"}}' in scraped
 
 
+def test_the_traffic_series_the_registry_alerts_read_are_the_exporters() -> None:
+    from registry_slo.generate import _model
+
+    metrics = ExporterMetrics()
+    metrics.record_event(Observation(
+        region="us-east", operation="pull_manifest", source="log", success=False,
+        reason=Reason.AUTH, duration_seconds=0.1, time=1.0, status=401,
+    ))
+    metrics.record_tag_overwrite("us-east", "prod/web")
+    metrics.registry_storage_used.labels("us-east", "m").set(1)
+    metrics.registry_storage_capacity.labels("us-east", "m").set(2)
+    metrics.track_certificate("us-east", lambda: 1.0)
+    scraped = metrics.render().decode()
+    for name in (_model.REGISTRY_REQUESTS, _model.REGISTRY_FAILURES, _model.TAG_OVERWRITES,
+                 _model.STORAGE_USED, _model.STORAGE_CAPACITY, _model.CERTIFICATE_EXPIRY):
+        assert f"\n{name}{{" in scraped, name
+
+
 def test_public_api() -> None:
     assert sorted(generate_module.__all__) == [
         "GenerationError", "check", "generate", "render", "warnings",

@@ -55,6 +55,7 @@ APT_PACKAGES: dict[str, str] = {
     "promtool": "prometheus",
     "alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
+    "chromium": "chromium",
 }
 """Binary name → Debian package that ships it."""
 

@@ -7,6 +7,7 @@ import datetime
 import ipaddress
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -308,8 +309,12 @@ async def test_tls_untrusted_is_tls_and_ca_file_fixes_it(tmp_path: Path) -> None
         assert registry.url.startswith("https://")
         untrusted = await run(AuthProbe, region(registry.url))
         assert untrusted.reason is Reason.TLS, untrusted.detail
-        trusted = await run(PullProbe, _tls_region(registry.url, cert))
+        state = _tls_region(registry.url, cert)
+        trusted = await run(PullProbe, state)
         assert trusted.success, trusted.detail
+        # The certificate's expiry, as presented (valid for one day from now).
+        expiry = state.client.certificate_expiry()
+        assert abs(expiry - (time.time() + 86400)) < 120
 
 
 def _tls_region(url: str, ca: Path) -> RegionState:

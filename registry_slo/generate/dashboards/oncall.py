@@ -1,0 +1,228 @@
+"""The On-call dashboard: what is firing and burning now, pull latency, auth, failure
+reasons, replication lag and probes that stopped running."""
+
+from __future__ import annotations
+
+from grafana_foundation_sdk.models import dashboard as models
+from grafana_foundation_sdk.models import units
+
+from registry_slo.generate._model import human_duration
+from registry_slo.generate.dashboards._context import DashboardContext
+from registry_slo.generate.dashboards._kit import (
+    Board,
+    DashboardRef,
+    Step,
+    Target,
+    bar_gauge,
+    stat_panel,
+    table_panel,
+    time_series,
+)
+from registry_slo.generate.dashboards._promql import (
+    DURATION_BUCKET,
+    LAST_RUN,
+    PROBE_FAILURES,
+    PROBE_REQUESTS,
+    REGION,
+    REPLICATION_LAG,
+    budget_burn,
+    failure_ratio,
+    quantile,
+    sel,
+    slo_sel,
+    variables,
+)
+
+__all__ = ["ONCALL", "build"]
+
+ONCALL = DashboardRef("registry-slo-oncall", "Registry SLOs: on-call")
+
+
+def _alerts_row(board: Board, ctx: DashboardContext) -> None:
+    board.row("Firing alerts and burn rates")
+    burn_steps: list[Step] = [(None, "green"), (1.0, "yellow"),
+                              (ctx.slow_page_factor, "orange"), (ctx.page_factor, "red")]
+    board.add(
+        stat_panel(
+            "Pages firing",
+            "Alerts with severity=page firing now in the selected regions.",
+            [Target('count(ALERTS{alertstate="firing",severity="page",' + REGION + "})"
+                    "\nor vector(0)", instant=True)],
+            units.Short, size=(4, 6), decimals=0, steps=[(None, "green"), (1.0, "red")],
+        ),
+        stat_panel(
+            "Tickets firing",
+            "Alerts with severity=ticket firing now in the selected regions.",
+            [Target('count(ALERTS{alertstate="firing",severity="ticket",' + REGION + "})"
+                    "\nor vector(0)", instant=True)],
+            units.Short, size=(4, 6), decimals=0, steps=[(None, "green"), (1.0, "orange")],
+        ),
+        table_panel(
+            "Firing alerts",
+            "Every alert firing now in the selected regions, with its severity, SLO and "
+            "probe (Prometheus' ALERTS series). The annotations (summary, runbook) are in "
+            "Alertmanager and Prometheus' alerts page.",
+            [Target("sum by (alertname, severity, region, sloth_slo, probe) "
+                    '(ALERTS{alertstate="firing",' + REGION + "})",
+                    instant=True, table=True)],
+            units.Short, size=(16, 6), decimals=0,
+        ),
+        time_series(
+            "Burn rate by SLO (5m)",
+            "Error budget burn rate over the last 5 minutes (slo:current_burn_rate:ratio) "
+            "per SLO and region: 1 spends exactly the budget over the SLO period. Dashed "
+            f"lines: 1, the 6h page factor {ctx.slow_page_factor:g} and the 1h page factor "
+            f"{ctx.page_factor:g} (the lowest of the configured SLOs).",
+            [Target(f"slo:current_burn_rate:ratio{slo_sel()}", "{{sloth_slo}} · {{region}}")],
+            units.NoUnit, decimals=2, steps=burn_steps,
+        ),
+        bar_gauge(
+            "Burn rate over the page windows",
+            "Burn rate over 1h and 6h per SLO and region, the long windows of the page "
+            "alerts: a page fires when both the long and its short window exceed the "
+            "factor.",
+            [Target(budget_burn("1h"), "{{sloth_slo}} · {{region}} · 1h", instant=True),
+             Target(budget_burn("6h"), "{{sloth_slo}} · {{region}} · 6h", instant=True)],
+            units.NoUnit, decimals=2, steps=burn_steps, min_value=0.0,
+        ),
+    )
+
+
+def _latency_row(board: Board, ctx: DashboardContext, debug: DashboardRef) -> None:
+    board.row("Latency")
+    for probe in ("pull", "push"):
+        slo = ctx.slo_for("probe_latency", probe)
+        steps: list[Step] | None = None
+        line = ""
+        if slo is not None and slo.threshold is not None:
+            steps = [(None, "green"), (slo.threshold, "red")]
+            line = (f" Dashed line: the {slo.name} threshold "
+                    f"{human_duration(slo.threshold)}.")
+        bucket = DURATION_BUCKET + sel(f'probe="{probe}"')
+        board.add(time_series(
+            f"{probe.capitalize()} latency p95 and p99 by region",
+            f"95th and 99th percentile duration of {probe} probe runs per region (from "
+            "registry_slo_probe_duration_seconds). Exemplars link to the run's trace when "
+            f"the exporter sends traces.{line}",
+            [Target(quantile(0.95, bucket, "region"), "{{region}} p95", exemplar=True),
+             Target(quantile(0.99, bucket, "region"), "{{region}} p99", exemplar=True)],
+            units.Seconds, steps=steps, links=[debug],
+        ))
+
+
+def _auth_row(board: Board, ctx: DashboardContext) -> None:
+    board.row("Authentication")
+    slo = ctx.slo_for("auth_success")
+    steps: list[Step] | None = None
+    line = ""
+    if slo is not None:
+        steps = [(None, "green"), (slo.budget, "red")]
+        line = f" Dashed line: the error budget of {slo.name} ({slo.objective_text})."
+    auth = sel('probe="auth"')
+    refused = sel('reason=~"auth|denied"')
+    board.add(
+        time_series(
+            "Auth probe failure ratio",
+            "Share of token round trips (auth probe runs) that failed, per region." + line,
+            [Target(failure_ratio(f"{PROBE_FAILURES}{auth}", f"{PROBE_REQUESTS}{auth}",
+                                  "region"), "{{region}}")],
+            units.PercentUnit, size=(9, 7), decimals=2, steps=steps,
+        ),
+        time_series(
+            "Client auth failures (registry logs)",
+            "Requests the registries refused for credentials (reason auth: 401, denied: "
+            "403) per second, from their logs: spikes mean broken clients, expired "
+            "credentials or an attack. reason=none: the source reported no such failure.",
+            [Target("sum by (region, reason) (rate(registry_slo_registry_request_failures_"
+                    f"total{refused}[$__rate_interval]))\nor\n"
+                    'label_replace(0 * sum by (region) (rate(registry_slo_registry_requests_'
+                    f'total{{{REGION}}}[$__rate_interval])), "reason", "none", "", "")',
+                    "{{region}} {{reason}}")],
+            units.RequestsPerSecond, size=(9, 7),
+        ),
+        stat_panel(
+            "Token service status",
+            "Last result of each region's auth probe: up when the prober obtained "
+            "credentials (a Bearer token from the token service, or Basic/anonymous "
+            "access to /v2/).",
+            [Target(f"max by (region) (registry_slo_probe_success{auth})", "{{region}}",
+                    instant=True)],
+            units.NoUnit, size=(6, 7), steps=[(None, "red"), (1.0, "green")],
+            mappings=[("1", "up", "green"), ("0", "down", "red")],
+        ),
+    )
+
+
+def _failures_row(board: Board, ctx: DashboardContext) -> None:
+    board.row("Failures, replication and probe health")
+    board.add(
+        table_panel(
+            "Probe failures by reason",
+            "Failed probe runs over the dashboard's time range by region, probe and reason "
+            "(timeout, connect, tls, auth, denied, not_found, rate_limited, server_error, "
+            "digest_mismatch, protocol). Empty when nothing failed.",
+            [Target(f"sum by (region, probe, reason) (increase({PROBE_FAILURES}{sel()}"
+                    "[$__range])) > 0", instant=True, table=True)],
+            units.Short, size=(12, 8), decimals=0,
+        ),
+        time_series(
+            "Client request failures by reason (registry logs)",
+            "Failed requests per second by region, operation and reason, as the "
+            "registries logged them (all clients, not only probes).",
+            [Target("sum by (region, operation, reason) (rate(registry_slo_registry_"
+                    f"request_failures_total{sel()}[$__rate_interval]))",
+                    "{{region}} {{operation}} {{reason}}")],
+            units.RequestsPerSecond, size=(12, 8),
+        ),
+    )
+    lag = ctx.slo_for("replication_lag")
+    lag_steps: list[Step] = [(None, "green")]
+    if lag is not None and lag.threshold is not None:
+        lag_steps.append((lag.threshold, "yellow"))
+    lag_steps.append((ctx.lag_alert_threshold, "red"))
+    board.add(
+        time_series(
+            "Replication lag",
+            "Seconds since the newest heartbeat visible on each mirror was written on its "
+            "source; it keeps growing while replication is stopped. Dashed lines: the "
+            "replication SLO threshold and the RegistryReplicationLagHigh threshold "
+            f"({human_duration(ctx.lag_alert_threshold)}).",
+            [Target(f"max by (region, source_region) ({REPLICATION_LAG}{sel()})",
+                    "{{region}} ← {{source_region}}")],
+            units.Seconds, size=(10, 8), steps=lag_steps,
+        ),
+        bar_gauge(
+            "Seconds since each probe last ran",
+            "Age of each probe's last run. Red: older than "
+            f"{human_duration(ctx.stale_after)} (3 times the longest probe interval), "
+            "where RegistryProbeNotRunning fires.",
+            [Target(f"time() - max by (region, probe) ({LAST_RUN}{sel()})",
+                    "{{region}} {{probe}}", instant=True)],
+            units.Seconds, size=(10, 8), decimals=0, min_value=0.0,
+            steps=[(None, "green"), (ctx.stale_after, "red")],
+        ),
+        stat_panel(
+            "Probes not running",
+            "Probes for which RegistryProbeNotRunning or RegistryProbeNeverRan fires: "
+            "their SLIs go stale and their alerts cannot fire.",
+            [Target('count(ALERTS{alertname=~"RegistryProbeNotRunning|RegistryProbeNeverRan",'
+                    'alertstate="firing",' + REGION + "})\nor vector(0)", instant=True)],
+            units.Short, size=(4, 8), decimals=0, steps=[(None, "green"), (1.0, "red")],
+        ),
+    )
+
+
+def build(ctx: DashboardContext, executive: DashboardRef, debug: DashboardRef
+          ) -> models.Dashboard:
+    """The On-call dashboard for the configuration ``ctx``."""
+    board = Board(
+        ONCALL.uid, ONCALL.title,
+        "For responders: firing alerts and burn rates, pull latency, auth, failure "
+        "reasons, replication lag and probes that stopped running.",
+        [executive, debug], variables(),
+    )
+    _alerts_row(board, ctx)
+    _latency_row(board, ctx, debug)
+    _auth_row(board, ctx)
+    _failures_row(board, ctx)
+    return board.build()

@@ -1,0 +1,360 @@
+"""The exporter's own SLI engine: good and bad events per SLO and region, in time buckets.
+
+The engine is an observation sink (see :class:`~registry_slo.observation.Observation`):
+the probe scheduler hands it every probe result, and it counts each one into the SLOs
+whose SLI it belongs to, for the SLO's region:
+
+- ``probe_success`` / ``auth_success``: a run of the SLI's probe; bad when it failed.
+- ``probe_latency``: a run of the SLI's probe; bad when it took longer than the
+  threshold (failed runs count by their duration, as in the generated rules).
+- ``replication_lag``: not a probe result but a fraction of time: every
+  ``lag_sample_interval`` the engine reads the region's replication lag (the
+  :class:`~registry_slo.probes.heartbeat.LagTracker` behind
+  ``registry_slo_replication_lag_seconds``) and counts one sample, bad when the lag of
+  any source is above the threshold or unknown (no heartbeat seen yet).
+
+An event counts at the moment it reaches the engine, as a Prometheus counter
+increments when the probe finishes. Counts go into 1-minute buckets kept for the
+longest alert window (3 days) and 1-hour buckets kept for the period
+(:class:`~registry_slo.sli.buckets.BucketRing`); the windows 5m … 3d add up minute
+buckets, the period adds up hour buckets. Error ratios, burn rates and the budget come
+from :mod:`registry_slo.sli.windows`, the module the generated rules are built from.
+
+Buckets are written to the :class:`~registry_slo.sli.store.SLOStore` every
+``flush_interval`` from a worker thread, and read back at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from registry_slo.observation import Observation
+from registry_slo.sli.buckets import BucketRing
+from registry_slo.sli.evaluation import SLOStatus, describe_sli, evaluate_target
+from registry_slo.sli.spec import (
+    AuthSuccessSLI,
+    ProbeLatencySLI,
+    ProbeSuccessSLI,
+    ReplicationLagSLI,
+    SLOSpec,
+    slo_regions,
+)
+from registry_slo.sli.store import SLOStore, StoreBatch
+from registry_slo.sli.windows import ALERT_WINDOWS, HOUR, MINUTE, slo_windows
+
+if TYPE_CHECKING:
+    from registry_slo.config import Settings
+
+__all__ = ["COARSE_WIDTH", "FINE_WIDTH", "SLIEngine", "Target", "engine_targets"]
+
+log = structlog.get_logger("registry_slo.sli")
+
+FINE_WIDTH = MINUTE
+"""Seconds per bucket of the windows up to 3 days."""
+COARSE_WIDTH = HOUR
+"""Seconds per bucket of the period window."""
+
+Lag = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One SLO in one region.
+
+    Attributes:
+        slo: the SLO.
+        region: the region.
+    """
+
+    slo: SLOSpec
+    region: str
+
+    @property
+    def key(self) -> str:
+        """``<slo>/<region>``: the target's name in the store."""
+        return f"{self.slo.name}/{self.region}"
+
+
+def engine_targets(settings: Settings) -> list[Target]:
+    """Every (SLO, region) pair of the configuration, in configuration order."""
+    region_probes = {r.name: r.probes for r in settings.regions}
+    mirrors = [r.name for r in settings.regions if r.replicates_from]
+    return [
+        Target(slo, region)
+        for slo in settings.slos
+        for region in slo_regions(slo, region_probes, mirrors)
+    ]
+
+
+@dataclass
+class _State:
+    target: Target
+    fine: BucketRing
+    coarse: BucketRing
+    last_event: float | None = None
+    dirty: set[tuple[int, int]] = field(default_factory=set)  # (width, index)
+    event_dirty: bool = False
+
+    @classmethod
+    def new(cls, target: Target) -> _State:
+        longest = ALERT_WINDOWS[-1]
+        return cls(
+            target,
+            # One bucket more than the window: its start falls inside a bucket.
+            BucketRing(FINE_WIDTH, longest // FINE_WIDTH + 2),
+            BucketRing(COARSE_WIDTH, math.ceil(target.slo.period_seconds / COARSE_WIDTH) + 2),
+        )
+
+    def ring(self, width: int) -> BucketRing:
+        return self.fine if width == FINE_WIDTH else self.coarse
+
+    def count(self, when: float, bad: bool) -> None:
+        for ring in (self.fine, self.coarse):
+            index = ring.add(when, 1.0 if bad else 0.0, 1.0)
+            if index is not None:
+                self.dirty.add((ring.width, index))
+        if self.last_event is None or when > self.last_event:
+            self.last_event = when
+            self.event_dirty = True
+
+    def window(self, seconds: int, now: float) -> tuple[float, float]:
+        ring = self.fine if seconds <= ALERT_WINDOWS[-1] else self.coarse
+        return ring.window(now - seconds, now)
+
+
+class SLIEngine:
+    """Counts every SLO's events per region and evaluates its windows.
+
+    Args:
+        targets: the (SLO, region) pairs to track.
+        state_dir: where the store lives; ``None`` keeps everything in memory only.
+        flush_interval: seconds between two writes to the store.
+        lag_sample_interval: seconds between two samples of replication lag.
+        clock: the Unix time source (tests pass their own).
+        on_store_error: called when a write to the store fails (it is logged, and the
+            buckets are written with the next flush).
+    """
+
+    def __init__(
+        self,
+        targets: Iterable[Target],
+        state_dir: Path | None = None,
+        flush_interval: float = 10.0,
+        lag_sample_interval: float = 15.0,
+        clock: Callable[[], float] = time.time,
+        on_store_error: Callable[[], object] | None = None,
+    ) -> None:
+        self.state_dir = state_dir
+        self.flush_interval = flush_interval
+        self.lag_sample_interval = lag_sample_interval
+        self.clock = clock
+        self._states = [_State.new(t) for t in targets]
+        self._by_probe: dict[tuple[str, str], list[_State]] = {}
+        self._lag_states: list[_State] = []
+        for state in self._states:
+            sli = state.target.slo.sli
+            if isinstance(sli, ReplicationLagSLI):
+                self._lag_states.append(state)
+            else:
+                key = (state.target.region, str(sli.probe_name))
+                self._by_probe.setdefault(key, []).append(state)
+        self._lags: dict[str, list[Lag]] = {}
+        self._lock = threading.Lock()
+        self._store: SLOStore | None = None
+        self.on_store_error = on_store_error
+
+    @property
+    def targets(self) -> list[Target]:
+        """The tracked (SLO, region) pairs."""
+        return [s.target for s in self._states]
+
+    @property
+    def store(self) -> SLOStore | None:
+        """The open store, if any."""
+        return self._store
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the store and restore the buckets it holds (nothing to do without SLOs
+        or without a ``state_dir``).
+
+        Raises:
+            StoreError: when the store cannot be used (e.g. another exporter holds it).
+        """
+        if self.state_dir is None or not self._states or self._store is not None:
+            return
+        store = SLOStore(self.state_dir)
+        restored = 0
+        with self._lock:
+            for state in self._states:
+                stored = store.load(state.target.key, describe_sli(state.target.slo))
+                if stored.reset:
+                    log.warning("SLI definition changed: its stored windows start over",
+                                slo=state.target.slo.name, region=state.target.region)
+                for width, index, bad, total in stored.buckets:
+                    if width in (FINE_WIDTH, COARSE_WIDTH) and state.ring(width).set(
+                        index, bad, total
+                    ):
+                        restored += 1
+                state.last_event = stored.last_event
+            gone = store.retain([s.target.key for s in self._states])
+        self._store = store
+        log.info("SLO store opened", path=str(store.path), buckets_restored=restored,
+                 targets=len(self._states), forgotten=gone or None)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Sample replication lag and flush to the store until ``stop`` is set; then
+        flush a last time and close the store."""
+        tasks = [asyncio.create_task(self._every(self.flush_interval, self._flush, stop))]
+        if self._lag_states:
+            tasks.append(asyncio.create_task(
+                self._every(self.lag_sample_interval, self._sample, stop)))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await asyncio.to_thread(self.close)
+
+    @staticmethod
+    async def _every(
+        interval: float, action: Callable[[], Awaitable[object]], stop: asyncio.Event
+    ) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+            if not stop.is_set():
+                await action()
+
+    async def _flush(self) -> None:
+        await asyncio.to_thread(self.flush)
+
+    async def _sample(self) -> None:
+        self.sample_lag()
+
+    def close(self) -> None:
+        """Write what is not written yet and close the store."""
+        store = self._store
+        if store is None:
+            return
+        self.flush()
+        self._store = None
+        store.close()
+
+    # -- counting ----------------------------------------------------------------------
+
+    def observe(self, observation: Observation) -> None:
+        """Count a probe result into the SLOs of its region and probe (an observation
+        sink). Observations from other sources are not SLI events."""
+        if observation.source != "probe":
+            return
+        states = self._by_probe.get((observation.region, observation.operation))
+        if not states:
+            return
+        now = self.clock()
+        with self._lock:
+            for state in states:
+                sli = state.target.slo.sli
+                if isinstance(sli, ProbeLatencySLI):
+                    bad = observation.duration_seconds > sli.threshold
+                else:
+                    assert isinstance(sli, ProbeSuccessSLI | AuthSuccessSLI)
+                    bad = not observation.success
+                state.count(now, bad)
+
+    def track_lag(self, region: str, lag: Lag) -> None:
+        """Read ``lag()`` (seconds, NaN when unknown) as one of ``region``'s replication
+        lags; a region's lag is the largest of them."""
+        self._lags.setdefault(region, []).append(lag)
+
+    def sample_lag(self) -> None:
+        """Count one sample of every replication-lag SLO whose region has a lag source."""
+        now = self.clock()
+        with self._lock:
+            for state in self._lag_states:
+                sli = state.target.slo.sli
+                assert isinstance(sli, ReplicationLagSLI)
+                sources = self._lags.get(state.target.region)
+                if not sources:
+                    continue
+                # NaN (no heartbeat seen yet) compares false: a bad sample.
+                good = all(lag() <= sli.threshold for lag in sources)
+                state.count(now, not good)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def evaluate(self, now: float | None = None) -> list[SLOStatus]:
+        """Every target's windows, burn rates and budget at ``now`` (default: the clock)."""
+        when = self.clock() if now is None else now
+        out = []
+        with self._lock:
+            for state in self._states:
+                slo = state.target.slo
+                counts = {w: state.window(w, when) for w in slo_windows(slo.period_seconds)}
+                out.append(evaluate_target(slo, state.target.region, when, counts,
+                                           state.last_event))
+        return out
+
+    # -- persistence -------------------------------------------------------------------
+
+    def _batch(self) -> StoreBatch:
+        batch = StoreBatch()
+        for state in self._states:
+            key = state.target.key
+            for width, index in sorted(state.dirty):
+                bad, total = state.ring(width).get(index)
+                batch.rows.append((key, width, index, bad, total))
+            state.dirty.clear()
+            if state.event_dirty and state.last_event is not None:
+                batch.last_events[key] = state.last_event
+                state.event_dirty = False
+            for ring in (state.fine, state.coarse):
+                oldest = ring.oldest()
+                if oldest is not None:
+                    batch.prune.append((key, ring.width, oldest))
+        return batch
+
+    def flush(self) -> int:
+        """Write the buckets changed since the last flush (blocking: call it from a
+        worker thread).
+
+        Returns:
+            The number of buckets written.
+        """
+        store = self._store
+        if store is None:
+            return 0
+        with self._lock:
+            batch = self._batch()
+        try:
+            store.save(batch)
+        except Exception:
+            if self.on_store_error is not None:
+                self.on_store_error()
+            log.exception("could not write the SLO store; retrying at the next flush",
+                          path=str(store.path))
+            with self._lock:
+                self._requeue(batch)
+            return 0
+        return len(batch.rows)
+
+    def _requeue(self, batch: StoreBatch) -> None:
+        by_key = {s.target.key: s for s in self._states}
+        for key, width, index, _, _ in batch.rows:
+            by_key[key].dirty.add((width, index))
+        for key in batch.last_events:
+            by_key[key].event_dirty = True

@@ -1,0 +1,104 @@
+"""What an import produced: the ``slos:`` entries, and everything that did not map."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from registry_slo.sli.spec import RESERVED_LABELS, SLOSpec
+
+__all__ = ["ImportResult", "clean_labels", "percent_from_ratio", "slo_name"]
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62})$")
+_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+
+@dataclass
+class ImportResult:
+    """The outcome of importing SLO documents.
+
+    Attributes:
+        slos: ``slos:`` entries of the exporter's configuration (validated).
+        notes: what was dropped or changed while mapping an SLO that did map.
+        skipped: SLOs (or documents) that could not be mapped at all, with the reason.
+    """
+
+    slos: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+    def add(self, where: str, slo: dict[str, Any], notes: list[str]) -> None:
+        """Add a mapped SLO (validated as the configuration would), merging it with an
+        equal one that differs only in its regions."""
+        try:
+            SLOSpec(**slo)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors(include_url=False)
+            )
+            self.skipped.append(f"{where}: not a valid SLO of the exporter ({problems})")
+            return
+        self.notes.extend(f"{where}: {note}" for note in notes)
+        for existing in self.slos:
+            if existing == slo:
+                return  # the same SLO twice
+            same = {k: v for k, v in existing.items() if k != "regions"} == {
+                k: v for k, v in slo.items() if k != "regions"
+            }
+            if same and existing.get("regions") and slo.get("regions"):
+                merged = list(dict.fromkeys([*existing["regions"], *slo["regions"]]))
+                existing["regions"] = merged
+                return
+            if existing["name"] == slo["name"]:
+                self.skipped.append(
+                    f"{where}: another SLO named {slo['name']!r} was imported already and "
+                    "differs in more than its regions"
+                )
+                return
+        self.slos.append(slo)
+
+    @property
+    def complete(self) -> bool:
+        """True when everything mapped without dropping anything."""
+        return not self.notes and not self.skipped
+
+
+def slo_name(name: str, notes: list[str]) -> str:
+    """An SLO name the exporter accepts (lowercase letters, digits, ``-``)."""
+    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
+    if not _NAME.match(cleaned):
+        cleaned = "imported-slo"
+    if cleaned != name:
+        notes.append(f"name {name!r} renamed to {cleaned!r}")
+    return cleaned
+
+
+def clean_labels(labels: dict[str, Any], notes: list[str]) -> dict[str, str]:
+    """The labels an SLO may carry; the others are dropped with a note."""
+    out: dict[str, str] = {}
+    for key, value in labels.items():
+        if isinstance(value, list):
+            if len(value) != 1:
+                notes.append(f"label {key}: {len(value)} values, a label has one: dropped")
+                continue
+            value = value[0]
+        text = str(value)
+        if not _LABEL.match(str(key)) or key in RESERVED_LABELS or str(key).startswith(
+            ("__", "sloth_", "sli_")
+        ):
+            notes.append(f"label {key}: reserved or not a Prometheus label name: dropped")
+        elif not text:
+            notes.append(f"label {key}: empty value: dropped")
+        else:
+            out[str(key)] = text
+    return out
+
+
+def percent_from_ratio(ratio: float) -> float:
+    """``0.999`` → ``99.9`` without float noise."""
+    return float(Decimal(repr(float(ratio))) * 100)

@@ -1,0 +1,268 @@
+"""The SLI engine's embedded store: window buckets in SQLite, so a restart keeps them.
+
+One file, ``<state_dir>/slo.sqlite3``, in WAL mode, holds per (SLO, region) the bad and
+total events of each time bucket the engine keeps (1-minute buckets for the last 3 days,
+1-hour buckets for the period). The engine writes in batches from a worker thread; each
+batch is one transaction.
+
+Guarantees (see ``docs/slos.md``, "Restarts"):
+
+- **No double counting.** A batch writes each changed bucket's *absolute* counts (not
+  increments), so writing a batch twice, or a batch that was cut short by a crash and
+  rolled back, never adds events twice. At start the engine reads the buckets back and
+  counts on from there. A lock on ``slo.lock`` keeps a second exporter off the same
+  ``state_dir`` (two writers of absolute counts would overwrite each other).
+- **Bounded loss.** Events counted after the last committed batch are lost when the
+  process dies: at most one flush interval's worth.
+- **Bounded size.** Buckets older than the engine keeps are deleted with each batch, and
+  SLOs and regions no longer configured when the store is opened; an SLO whose SLI
+  changed (kind, probe or threshold) starts from empty, since old counts measured
+  something else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+__all__ = ["STORE_FILE", "BucketRow", "SLOStore", "StoreBatch", "StoreError", "StoredTarget"]
+
+STORE_FILE = "slo.sqlite3"
+"""The store's file name inside ``state_dir``."""
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS targets (
+    target TEXT PRIMARY KEY,
+    sli TEXT NOT NULL,
+    last_event REAL
+);
+CREATE TABLE IF NOT EXISTS buckets (
+    target TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    bad REAL NOT NULL,
+    total REAL NOT NULL,
+    PRIMARY KEY (target, width, idx)
+) WITHOUT ROWID;
+"""
+
+BucketRow = tuple[str, int, int, float, float]
+"""``(target, width, index, bad, total)``: one bucket's absolute counts."""
+
+
+class StoreError(Exception):
+    """The store cannot be used (locked by another exporter, unreadable, newer schema)."""
+
+
+@dataclass
+class StoredTarget:
+    """What the store holds for one (SLO, region).
+
+    Attributes:
+        buckets: ``(width, index, bad, total)`` rows.
+        last_event: Unix time of the newest event counted.
+        reset: True when the stored SLI differed from the configured one, so the old
+            buckets were deleted.
+    """
+
+    buckets: list[tuple[int, int, float, float]] = field(default_factory=list)
+    last_event: float | None = None
+    reset: bool = False
+
+
+@dataclass
+class StoreBatch:
+    """One write: bucket counts, newest event times, and what to prune.
+
+    Attributes:
+        rows: absolute counts of the buckets that changed.
+        last_events: target → Unix time of its newest event.
+        prune: ``(target, width, oldest index kept)``: older buckets are deleted.
+    """
+
+    rows: list[BucketRow] = field(default_factory=list)
+    last_events: dict[str, float] = field(default_factory=dict)
+    prune: list[tuple[str, int, int]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.rows or self.last_events or self.prune)
+
+
+class SLOStore:
+    """The SQLite file of one exporter's SLO buckets.
+
+    Args:
+        directory: the ``state_dir``; created (mode 0700) if missing.
+
+    Raises:
+        StoreError: when another process holds the store, or it cannot be opened.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.path = directory / STORE_FILE
+        self._lock = threading.Lock()
+        try:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._lock_file = self._take_lock(directory / "slo.lock")
+        except OSError as exc:
+            raise StoreError(f"{directory}: cannot use the state directory: "
+                             f"{exc.strerror or exc}") from None
+        try:
+            self._db = sqlite3.connect(
+                self.path, check_same_thread=False, isolation_level=None, timeout=10
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+        except sqlite3.Error as exc:
+            self._release()
+            raise StoreError(f"{self.path}: cannot open the SLO store: {exc}") from None
+
+    @staticmethod
+    def _take_lock(path: Path) -> IO[str]:
+        handle = path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"{path.parent}: the state directory is in use by {holder}; give each "
+                "exporter its own state_dir"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"registry-slo pid {os.getpid()}\n")
+        handle.flush()
+        return handle
+
+    def _release(self) -> None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(
+                f"written by a newer registry-slo (schema {row[0]}, this one reads "
+                f"{SCHEMA_VERSION})"
+            )
+
+    def load(self, target: str, sli: dict[str, object]) -> StoredTarget:
+        """Read one target's buckets (deleting them when its SLI changed).
+
+        Args:
+            target: ``<slo>/<region>``.
+            sli: the configured SLI (compared with the stored one).
+        """
+        fingerprint = json.dumps(sli, sort_keys=True)
+        with self._lock:
+            db = self._db
+            row = db.execute(
+                "SELECT sli, last_event FROM targets WHERE target = ?", (target,)
+            ).fetchone()
+            if row is None or row[0] != fingerprint:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.execute("DELETE FROM buckets WHERE target = ?", (target,))
+                    db.execute(
+                        "INSERT OR REPLACE INTO targets VALUES (?, ?, NULL)",
+                        (target, fingerprint),
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+                return StoredTarget(reset=row is not None)
+            buckets = db.execute(
+                "SELECT width, idx, bad, total FROM buckets WHERE target = ? "
+                "ORDER BY width, idx",
+                (target,),
+            ).fetchall()
+            return StoredTarget(buckets=buckets, last_event=row[1])
+
+    def retain(self, targets: Collection[str]) -> list[str]:
+        """Delete every target not in ``targets`` (SLOs or regions no longer configured).
+
+        Returns:
+            The targets deleted.
+        """
+        with self._lock:
+            db = self._db
+            stored = [r[0] for r in db.execute("SELECT target FROM targets")]
+            gone = sorted(set(stored) - set(targets))
+            if gone:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for target in gone:
+                        db.execute("DELETE FROM buckets WHERE target = ?", (target,))
+                        db.execute("DELETE FROM targets WHERE target = ?", (target,))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+            return gone
+
+    def save(self, batch: StoreBatch) -> None:
+        """Write one batch in one transaction (all of it or, on error, none)."""
+        if not batch:
+            return
+        with self._lock:
+            db = self._db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("INSERT OR REPLACE INTO buckets VALUES (?, ?, ?, ?, ?)",
+                               batch.rows)
+                db.executemany(
+                    "UPDATE targets SET last_event = ? WHERE target = ?",
+                    [(when, target) for target, when in batch.last_events.items()],
+                )
+                db.executemany(
+                    "DELETE FROM buckets WHERE target = ? AND width = ? AND idx < ?",
+                    batch.prune,
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def bucket_count(self) -> int:
+        """How many buckets the file holds (for tests and diagnostics)."""
+        with self._lock:
+            row = self._db.execute("SELECT COUNT(*) FROM buckets").fetchone()
+        return int(row[0])
+
+    def rows(self, target: str) -> Sequence[tuple[int, int, float, float]]:
+        """A target's ``(width, index, bad, total)`` rows, as stored."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT width, idx, bad, total FROM buckets WHERE target = ? "
+                "ORDER BY width, idx",
+                (target,),
+            ).fetchall()
+
+    def close(self) -> None:
+        """Close the database and release the directory lock."""
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._release()

@@ -1,0 +1,477 @@
+"""OpenSLO v1 export/import and Sloth prometheus/v1 import (registry_slo.sli.interop)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from registry_slo.config import load_config
+from registry_slo.generate._model import slo_targets
+from registry_slo.generate.rules import error_ratio_expr
+from registry_slo.sli.interop import (
+    export_openslo,
+    import_documents,
+    load_documents,
+    slos_yaml,
+)
+from registry_slo.sli.interop._queries import selectors
+from registry_slo.sli.spec import SLOSpec, slo_regions
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "regions.yaml"
+
+
+def docs(text: str, source: str = "input.yaml") -> list[tuple[str, Any]]:
+    return load_documents(textwrap.dedent(text), source)
+
+
+# -- export ------------------------------------------------------------------------------
+
+
+def test_export_has_a_service_per_region_and_an_slo_per_slo_and_region() -> None:
+    settings = load_config(EXAMPLE)
+    documents = export_openslo(settings)
+    assert all(d["apiVersion"] == "openslo/v1" for d in documents)
+    services = [d for d in documents if d["kind"] == "Service"]
+    slos = [d for d in documents if d["kind"] == "SLO"]
+    assert {s["metadata"]["name"] for s in services} == {"us-east", "eu-west",
+                                                          "ap-south-cache"}
+    assert len(slos) == len(slo_targets(settings))
+    by_name = {d["metadata"]["name"]: d for d in slos}
+    pull = by_name["pull-availability-us-east"]
+    assert pull["spec"]["service"] == "us-east"
+    assert pull["spec"]["budgetingMethod"] == "Occurrences"
+    assert pull["spec"]["timeWindow"] == [{"duration": "30d", "isRolling": True}]
+    assert pull["spec"]["objectives"][0]["target"] == 0.999
+    ratio = pull["spec"]["indicator"]["spec"]["ratioMetric"]
+    assert ratio["counter"] is True
+    assert ratio["bad"]["metricSource"] == {"type": "Prometheus", "spec": {
+        "query": 'sum(registry_slo_probe_failures_total{region="us-east",probe="pull"})'}}
+    latency = by_name["pull-latency-us-east"]["spec"]
+    assert latency["timeWindow"][0]["duration"] == "28d"
+    assert latency["indicator"]["spec"]["ratioMetric"]["good"]["metricSource"]["spec"][
+        "query"] == ('sum(registry_slo_probe_duration_seconds_bucket{region="us-east",'
+                     'probe="pull",le="2.0"})')
+    lag = by_name["replication-freshness-eu-west"]["spec"]
+    assert lag["indicator"]["spec"]["thresholdMetric"]["metricSource"]["spec"]["query"] == (
+        'max(registry_slo_replication_lag_seconds{region="eu-west"})')
+    assert lag["objectives"][0] == {"displayName": "99.5%", "target": 0.995, "op": "lte",
+                                    "value": 30.0}
+    for document in slos:  # DNS-label names, as OpenSLO asks
+        name = document["metadata"]["name"]
+        assert len(name) <= 63 and name.replace("-", "").isalnum() and name.islower()
+
+
+def test_export_then_import_gives_back_the_configuration() -> None:
+    settings = load_config(EXAMPLE)
+    text = yaml.safe_dump_all(export_openslo(settings))
+    result = import_documents(load_documents(text, "export.yaml"))
+    assert result.complete, (result.notes, result.skipped)
+    region_probes = {r.name: r.probes for r in settings.regions}
+    mirrors = [r.name for r in settings.regions if r.replicates_from]
+    expected = {
+        slo.name: slo.model_copy(update={"regions": slo_regions(slo, region_probes, mirrors)})
+        for slo in settings.slos
+    }
+    imported = {s["name"]: SLOSpec(**s) for s in result.slos}
+    assert imported == expected
+
+
+# -- OpenSLO import ----------------------------------------------------------------------
+
+FOREIGN_OPENSLO = """
+- apiVersion: openslo/v1
+  kind: SLO
+  metadata:
+    name: web-availability
+    displayName: SLO for web availability
+    labels:
+      env: [prod]
+      team: [team-a, team-b]
+  spec:
+    description: X% of search requests are successful
+    service: web
+    indicator:
+      metadata:
+        name: web-successful-requests-ratio
+      spec:
+        ratioMetric:
+          counter: true
+          good:
+            metricSource:
+              type: Prometheus
+              spec:
+                query: sum(http_requests{k8s_cluster="prod",component="web",code=~"2xx|4xx"})
+          total:
+            metricSource:
+              type: Prometheus
+              spec:
+                query: sum(http_requests{k8s_cluster="prod",component="web"})
+    timeWindow:
+      - duration: 1w
+        isRolling: false
+        calendar:
+          startTime: 2022-01-01 12:00:00
+          timeZone: America/New_York
+    budgetingMethod: Timeslices
+    objectives:
+      - displayName: Good
+        op: gt
+        target: 0.995
+        timeSliceTarget: 0.95
+        timeSliceWindow: 1m
+- apiVersion: openslo/v1
+  kind: SLO
+  metadata:
+    name: datadog-hits
+  spec:
+    service: web
+    indicator:
+      metadata: {name: hits}
+      spec:
+        ratioMetric:
+          counter: true
+          good:
+            metricSource:
+              metricSourceRef: datadog-datasource
+              type: Datadog
+              spec:
+                query: sum:trace.http.request.hits.by_http_status{http.status_code:200}.as_count()
+          total:
+            metricSource:
+              type: Datadog
+              spec:
+                query: sum:trace.http.request.hits.by_http_status{*}.as_count()
+    timeWindow: [{duration: 1M, isRolling: true}]
+    budgetingMethod: Occurrences
+    objectives: [{target: 0.98}]
+"""
+
+OWN_OPENSLO = """
+apiVersion: openslo/v1
+kind: Service
+metadata: {name: us-east}
+spec: {description: the us-east registry}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata:
+  name: Pull_Availability
+  labels: {team: [registry], severity: [high]}
+spec:
+  description: Pulls succeed
+  service: us-east
+  indicator:
+    metadata: {name: pulls}
+    spec:
+      ratioMetric:
+        counter: true
+        good:
+          metricSource:
+            type: Prometheus
+            spec:
+              query: >-
+                sum(rate(registry_slo_probe_requests_total{
+                job="registry-slo",region="us-east",probe="pull"}[5m]))
+                - sum(rate(registry_slo_probe_failures_total{
+                job="registry-slo",region="us-east",probe="pull"}[5m]))
+        total:
+          metricSource:
+            type: prometheus
+            spec:
+              query: >-
+                sum(rate(registry_slo_probe_requests_total{
+                job="registry-slo",region="us-east",probe="pull"}[5m]))
+  timeWindow: [{duration: 1M, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives:
+    - {displayName: internal, targetPercent: 99.95}
+    - {displayName: SLA, target: 0.999}
+  alertPolicies: [page-on-fast-burn]
+---
+apiVersion: openslo/v1
+kind: SLI
+metadata: {name: mirror-lag}
+spec:
+  thresholdMetric:
+    metricSource:
+      type: Prometheus
+      spec:
+        query: max(registry_slo_replication_lag_seconds{region=~"eu-west|ap-south"})
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: freshness}
+spec:
+  service: mirrors
+  indicatorRef: mirror-lag
+  timeWindow: [{duration: 4w, isRolling: true}]
+  budgetingMethod: Timeslices
+  objectives:
+    - {op: lte, value: 45, target: 0.99, timeSliceTarget: 1, timeSliceWindow: 1m}
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: timeouts-only}
+spec:
+  service: us-east
+  indicator:
+    spec:
+      ratioMetric:
+        counter: true
+        bad:
+          metricSource:
+            type: Prometheus
+            spec:
+              query: sum(registry_slo_probe_failures_total{probe="pull",reason="timeout"})
+        total:
+          metricSource:
+            type: Prometheus
+            spec: {query: 'sum(registry_slo_probe_requests_total{probe="pull"})'}
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.999}]
+---
+apiVersion: openslo/v1
+kind: SLO
+metadata: {name: dangling}
+spec:
+  service: x
+  indicatorRef: no-such-sli
+  timeWindow: [{duration: 30d, isRolling: true}]
+  budgetingMethod: Occurrences
+  objectives: [{target: 0.9}]
+---
+apiVersion: openslo/v1
+kind: AlertPolicy
+metadata: {name: page-on-fast-burn}
+spec: {conditions: []}
+---
+apiVersion: openslo/v1alpha
+kind: SLO
+metadata: {name: old}
+spec: {}
+"""
+
+
+def test_openslo_documents_that_read_other_metrics_are_not_mapped() -> None:
+    result = import_documents(docs(FOREIGN_OPENSLO))
+    assert result.slos == []
+    assert len(result.skipped) == 2
+    assert "input.yaml#1" in result.skipped[0] and "http_requests" in result.skipped[0]
+    assert "not the exporter's series" in result.skipped[0]
+    assert "Datadog" in result.skipped[1] and "not Prometheus" in result.skipped[1]
+    assert not result.complete
+
+
+def test_openslo_documents_on_the_exporters_series_map() -> None:
+    result = import_documents(docs(OWN_OPENSLO))
+    slos = {s["name"]: s for s in result.slos}
+    assert slos["pull-availability"] == {
+        "name": "pull-availability",
+        "description": "Pulls succeed",
+        "sli": {"kind": "probe_success", "probe": "pull"},
+        "objective": 99.95,  # the first objective
+        "regions": ["us-east"],
+        "labels": {"team": "registry"},
+    }
+    assert slos["freshness"] == {
+        "name": "freshness",
+        "sli": {"kind": "replication_lag", "threshold": 45.0},
+        "objective": 99.0,
+        "period": "28d",
+        "regions": ["eu-west", "ap-south"],
+    }
+    notes = "\n".join(result.notes)
+    assert "renamed to 'pull-availability'" in notes
+    assert "2 objectives: only the first one is used" in notes
+    assert "dropped the matcher job='registry-slo'" in notes
+    assert "label severity: reserved" in notes
+    assert "alertPolicies dropped" in notes
+    assert "AlertPolicy not mapped" in notes
+    skipped = "\n".join(result.skipped)
+    assert "reason='timeout'" in skipped and "subset" in skipped
+    assert "indicatorRef 'no-such-sli'" in skipped
+    assert "'openslo/v1alpha' is not openslo/v1" in skipped
+    # What is printed: valid YAML whose slos: section the configuration accepts.
+    text = slos_yaml(result)
+    assert text.startswith("# Imported by registry-slo openslo import.\n# Not mapped:\n")
+    loaded = yaml.safe_load(text)
+    for slo in loaded["slos"]:
+        SLOSpec(**slo)
+
+
+# -- Sloth import ------------------------------------------------------------------------
+
+FOREIGN_SLOTH = """
+version: "prometheus/v1"
+service: "k8s-apiserver"
+labels:
+  cluster: "valhalla"
+  component: "kubernetes"
+slos:
+  - name: "requests-availability"
+    objective: 99.9
+    description: "Common SLO based on availability for Kubernetes apiserver HTTP request responses."
+    sli:
+      events:
+        error_query: sum(rate(apiserver_request_total{code=~"(5..|429)"}[{{.window}}]))
+        total_query: sum(rate(apiserver_request_total[{{.window}}]))
+    alerting:
+      name: K8sApiserverAvailabilityAlert
+      page_alert:
+        labels:
+          severity: critical
+  - name: "requests-latency"
+    objective: 99
+    sli:
+      events:
+        error_query: |
+          (
+            sum(rate(apiserver_request_duration_seconds_count{verb!="WATCH"}[{{.window}}]))
+            -
+            sum(rate(apiserver_request_duration_seconds_bucket{le="0.4",verb!="WATCH"}[{{.window}}]))
+          )
+        total_query: sum(rate(apiserver_request_duration_seconds_count{verb!="WATCH"}[{{.window}}]))
+"""
+
+OWN_SLOTH = """
+version: "prometheus/v1"
+service: "registry"
+labels:
+  owner: "registry-team"
+  sloth_id: "x"
+slos:
+  - name: "pull-availability"
+    objective: 99.9
+    description: "Pulls succeed"
+    sli:
+      events:
+        error_query: >-
+          sum(rate(registry_slo_probe_failures_total{region="us-east",probe="pull"}[{{.window}}]))
+        total_query: >-
+          sum(rate(registry_slo_probe_requests_total{region="us-east",probe="pull"}[{{.window}}]))
+    alerting:
+      name: RegistryPullAvailability
+      labels: {category: availability}
+      annotations: {runbook: "https://runbooks.example.com/pulls"}
+      page_alert: {labels: {severity: critical}}
+      ticket_alert: {disable: true}
+  - name: "pull-latency"
+    objective: 99
+    labels: {tier: "2"}
+    sli:
+      events:
+        error_query: |
+          (
+            sum(rate(registry_slo_probe_duration_seconds_count{probe="pull"}[{{.window}}]))
+            -
+            sum(rate(registry_slo_probe_duration_seconds_bucket{le="2.5",probe="pull"}[{{.window}}]))
+          )
+        total_query: sum(rate(registry_slo_probe_duration_seconds_count{probe="pull"}[{{.window}}]))
+    alerting: {name: PullLatency}
+  - name: "auth"
+    objective: 99.5
+    sli:
+      raw:
+        error_ratio_query: |
+          sum(rate(registry_slo_probe_failures_total{probe="auth"}[{{.window}}]))
+          / sum(rate(registry_slo_probe_requests_total{probe="auth"}[{{.window}}]))
+    alerting: {name: Auth}
+  - name: "push-plugin"
+    objective: 99
+    sli:
+      plugin:
+        id: "sloth-common/kubernetes/apiserver/availability"
+    alerting: {name: X}
+"""
+
+
+def test_sloth_specs_that_read_other_metrics_are_not_mapped() -> None:
+    result = import_documents(docs(FOREIGN_SLOTH, "apiserver.yaml"))
+    assert result.slos == []
+    assert [line.split(":")[1].strip() for line in result.skipped] == [
+        "slos[0] 'requests-availability'", "slos[1] 'requests-latency'"]
+    assert "apiserver_request_total" in result.skipped[0]
+    assert "apiserver_request_duration_seconds_bucket" in result.skipped[1]
+
+
+def test_sloth_specs_on_the_exporters_series_map() -> None:
+    result = import_documents(docs(OWN_SLOTH, "sloth.yaml"))
+    assert result.slos == [
+        {"name": "pull-availability", "description": "Pulls succeed",
+         "sli": {"kind": "probe_success", "probe": "pull"}, "objective": 99.9,
+         "regions": ["us-east"], "labels": {"owner": "registry-team"}},
+        {"name": "pull-latency",
+         "sli": {"kind": "probe_latency", "probe": "pull", "threshold": 2.5},
+         "objective": 99.0, "labels": {"owner": "registry-team", "tier": "2"}},
+        {"name": "auth", "sli": {"kind": "auth_success"}, "objective": 99.5,
+         "labels": {"owner": "registry-team"}},
+    ]
+    assert len(result.skipped) == 1 and "plugin" in result.skipped[0]
+    notes = "\n".join(result.notes)
+    assert "label sloth_id: reserved" in notes
+    assert ("alerting (name, labels, annotations, page_alert, ticket_alert) dropped"
+            in notes)
+
+
+def test_the_generators_own_expressions_map_back_to_their_sli() -> None:
+    """Every SLI error-ratio expression the rule generator writes, fed back as a Sloth
+    raw SLI, is recognised as the same SLI in the same region."""
+    settings = load_config(EXAMPLE)
+    slos = []
+    for target in slo_targets(settings):
+        slos.append({"name": target.slo.name, "objective": target.slo.objective,
+                     "sli": {"raw": {"error_ratio_query": error_ratio_expr(target, 300)}}})
+    result = import_documents([("rules", {"version": "prometheus/v1", "service": "s",
+                                          "slos": slos})])
+    assert not result.skipped, result.skipped
+    region_probes = {r.name: r.probes for r in settings.regions}
+    mirrors = [r.name for r in settings.regions if r.replicates_from]
+    for imported in result.slos:
+        original = next(s for s in settings.slos if s.name == imported["name"])
+        spec = SLOSpec(**imported)
+        assert spec.sli == original.sli
+        assert spec.regions == slo_regions(original, region_probes, mirrors)
+
+
+@pytest.mark.parametrize(("query", "expected"), [
+    ('sum(rate(a_total{x="1", y=~"a|b"}[{{.window}}])) by (region)',
+     [("a_total", {"x": ("=", "1"), "y": ("=~", "a|b")})]),
+    ("max without (instance) (up offset 5m) / on(job) group_left(team) b_info",
+     [("up", {}), ("b_info", {})]),
+    ('1 - (lag{region="r"} <= bool 30)', [("lag", {"region": ("=", "r")})]),
+    ('{__name__="m", a!="b"} > 1e3', [("m", {"a": ("!=", "b")})]),
+])
+def test_selectors(query: str, expected: list[tuple[str, dict[str, Any]]]) -> None:
+    assert [(s.metric, s.matchers) for s in selectors(query)] == expected
+
+
+def test_cli_export_and_import(tmp_path: Path) -> None:
+    exported = tmp_path / "openslo.yaml"
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "registry_slo", "openslo", *args],
+                              capture_output=True, text=True, timeout=60)
+
+    done = cli("export", "--config", str(EXAMPLE), "--out", str(exported))
+    assert done.returncode == 0, done.stderr
+    assert "SLO document(s)" in done.stdout
+    back = cli("import", str(exported))
+    assert back.returncode == 0, back.stderr
+    assert {s["name"] for s in yaml.safe_load(back.stdout)["slos"]} == {
+        s.name for s in load_config(EXAMPLE).slos}
+    foreign = tmp_path / "apiserver.yaml"
+    foreign.write_text(FOREIGN_SLOTH)
+    partial = cli("import", str(exported), str(foreign))
+    assert partial.returncode == 1
+    assert "registry-slo: not mapped:" in partial.stderr
+    assert "apiserver_request_total" in partial.stdout  # in the header comment too
+    missing = cli("import", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 2 and "nope.yaml" in missing.stderr
