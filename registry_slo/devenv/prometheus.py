@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import math
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -43,6 +41,7 @@ from typing import IO, Any, Self
 import httpx
 import yaml
 
+from registry_slo.devenv._process import tail, terminate
 from registry_slo.devenv.registry import free_port
 
 __all__ = [
@@ -176,21 +175,11 @@ def prometheus_binary() -> Path:
     )
 
 
-def _tail(path: Path, lines: int) -> str:
-    if not path.exists():
-        return ""
-    with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, fh.tell() - 64 * 1024))
-        data = fh.read().decode("utf-8", errors="replace")
-    return "\n".join(data.splitlines()[-lines:])
 
 
 def _float(value: str) -> float:
-    # The API writes values as strings: "1.5", "NaN", "+Inf", "-Inf".
-    return float(value) if value not in ("+Inf", "-Inf") else (
-        math.inf if value == "+Inf" else -math.inf
-    )
+    # The API writes values as strings: "1.5", "NaN", "+Inf", "-Inf" (all float() reads).
+    return float(value)
 
 
 class LocalPrometheus:
@@ -323,7 +312,7 @@ class LocalPrometheus:
         """The last ``lines`` lines of Prometheus' log."""
         if self._workdir is None and self._log_path_arg is None:
             return ""
-        return _tail(self.log_path, lines)
+        return tail(self.log_path, lines)
 
     # -- config ------------------------------------------------------------------------
 
@@ -451,13 +440,7 @@ class LocalPrometheus:
     def _terminate(self) -> None:
         proc = self._proc
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=_STOP_GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            terminate(proc, _STOP_GRACE_SECONDS)
             self._proc = None
         if self._log is not None:
             self._log.close()

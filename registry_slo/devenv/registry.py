@@ -17,7 +17,6 @@ import contextlib
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -32,6 +31,8 @@ from typing import IO, Any, Literal, Self
 import bcrypt
 import httpx
 import yaml
+
+from registry_slo.devenv._process import tail, terminate
 
 __all__ = [
     "REGISTRY_BIN_ENV",
@@ -170,15 +171,6 @@ def _normalize_auth(auth: AuthOption) -> HtpasswdAuth | TokenAuth | None:
     return auth
 
 
-def _tail(path: Path | None, lines: int) -> str:
-    if path is None or not path.exists():
-        return ""
-    with path.open("rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        fh.seek(max(0, size - 64 * 1024))
-        data = fh.read().decode("utf-8", errors="replace")
-    return "\n".join(data.splitlines()[-lines:])
 
 
 @dataclass
@@ -349,7 +341,7 @@ class LocalRegistry:
 
     def log_tail(self, lines: int = 30) -> str:
         """Return the last ``lines`` lines of the JSON log (stderr)."""
-        return _tail(self.log_path if self._workdir or self._log_path_arg else None, lines)
+        return tail(self.log_path if self._workdir or self._log_path_arg else None, lines)
 
     # -- config ------------------------------------------------------------------------
 
@@ -521,13 +513,7 @@ class LocalRegistry:
     def _terminate(self) -> None:
         proc = self._proc
         if proc is not None:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(timeout=_STOP_GRACE_SECONDS)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            terminate(proc, _STOP_GRACE_SECONDS)
             self._proc = None
         self._files.close()
         _LIVE.discard(self)
