@@ -16,12 +16,12 @@ so :func:`check` can compare a committed copy with a fresh generation.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Any
 
 from registry_slo.config import Settings
 from registry_slo.generate import alerts, promtool_tests, rules
+from registry_slo.generate._files import compare_generated, write_generated
 from registry_slo.generate._model import (
     GenerationError,
     SLOTarget,
@@ -163,38 +163,7 @@ def generate(settings: Settings, out_dir: str | Path) -> list[Path]:
             exists and was not generated (it is never overwritten).
     """
     out = Path(out_dir)
-    files = render(settings)
-    previous = _generated_files(out)
-    for relative in files:
-        if (out / relative).exists() and relative not in previous:
-            raise GenerationError(
-                f"{out / relative} exists and was not written by registry-slo generate: "
-                "not overwriting it (choose another --out)"
-            )
-    for relative, path in previous.items():
-        if relative not in files:
-            path.unlink()
-    written = []
-    for relative, text in files.items():
-        path = out / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
-
-
-def _describe_change(old: str, new: str) -> str:
-    """``differs at line N (K line(s)): committed '…', generated '…'``."""
-    old_lines, new_lines = old.splitlines(), new.splitlines()
-    matcher = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    changes = [op for op in matcher.get_opcodes() if op[0] != "equal"]
-    if not changes:
-        return "differs in line endings or the final newline"
-    count = sum(max(i2 - i1, j2 - j1) for _, i1, i2, j1, j2 in changes)
-    _, i1, i2, j1, j2 = changes[0]
-    was = old_lines[i1].strip()[:100] if i1 < i2 else "(nothing)"
-    now = new_lines[j1].strip()[:100] if j1 < j2 else "(nothing)"
-    return f"differs at line {i1 + 1} ({count} line(s)): committed {was!r}, generated {now!r}"
+    return write_generated(render(settings), out, _generated_files(out), "--out")
 
 
 def check(settings: Settings, committed_dir: str | Path) -> list[str]:
@@ -212,22 +181,7 @@ def check(settings: Settings, committed_dir: str | Path) -> list[str]:
         GenerationError: when an SLO cannot be expressed in PromQL.
     """
     directory = Path(committed_dir)
-    fresh = render(settings)
-    committed = _generated_files(directory)
-    differences = []
-    for relative in sorted(set(fresh) | set(committed)):
-        if relative not in committed:
-            state = "exists but was not generated" if (directory / relative).exists() else (
-                "missing"
-            )
-            differences.append(f"{relative}: {state}")
-        elif relative not in fresh:
-            differences.append(f"{relative}: stale (no longer generated)")
-        else:
-            old = committed[relative].read_text(encoding="utf-8")
-            if old != fresh[relative]:
-                differences.append(f"{relative}: {_describe_change(old, fresh[relative])}")
-    return differences
+    return compare_generated(render(settings), _generated_files(directory), directory)
 
 
 def warnings(settings: Settings) -> list[str]:

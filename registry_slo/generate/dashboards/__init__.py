@@ -24,7 +24,6 @@ committed copy with a fresh generation.
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as models
 
 from registry_slo.config import Settings
+from registry_slo.generate._files import compare_generated, write_generated
 from registry_slo.generate._model import GenerationError
 from registry_slo.generate.dashboards import debug, executive, oncall
 from registry_slo.generate.dashboards._context import DashboardContext
@@ -149,33 +149,7 @@ def generate(settings: Settings, out_dir: str | Path) -> list[Path]:
             overwritten).
     """
     out = Path(out_dir)
-    files = render(settings)
-    previous = _generated_files(out)
-    for name in files:
-        if (out / name).exists() and name not in previous:
-            raise GenerationError(
-                f"{out / name} exists and was not written by registry-slo generate: "
-                "not overwriting it (choose another --dashboards)"
-            )
-    for name, path in previous.items():
-        if name not in files:
-            path.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in files.items():
-        (out / name).write_text(text, encoding="utf-8")
-        written.append(out / name)
-    return written
-
-
-def _first_change(old: str, new: str) -> str:
-    old_lines, new_lines = old.splitlines(), new.splitlines()
-    for number, (was, now) in enumerate(zip(old_lines, new_lines, strict=False), 1):
-        if was != now:
-            return f"differs at line {number}: committed {was.strip()[:80]!r}, " \
-                   f"generated {now.strip()[:80]!r}"
-    changed = sum(1 for op in difflib.ndiff(old_lines, new_lines) if op[0] in "+-")
-    return f"differs in length ({changed} line(s) added or removed at the end)"
+    return write_generated(render(settings), out, _generated_files(out), "--dashboards")
 
 
 def check(settings: Settings, committed_dir: str | Path) -> list[str]:
@@ -186,18 +160,4 @@ def check(settings: Settings, committed_dir: str | Path) -> list[str]:
         One line per missing, stale or changed file; empty when up to date.
     """
     directory = Path(committed_dir)
-    fresh = render(settings)
-    committed = _generated_files(directory)
-    differences = []
-    for name in sorted(set(fresh) | set(committed)):
-        if name not in committed:
-            state = "exists but was not generated" if (directory / name).exists() \
-                else "missing"
-            differences.append(f"{name}: {state}")
-        elif name not in fresh:
-            differences.append(f"{name}: stale (no longer generated)")
-        else:
-            old = committed[name].read_text(encoding="utf-8")
-            if old != fresh[name]:
-                differences.append(f"{name}: {_first_change(old, fresh[name])}")
-    return differences
+    return compare_generated(render(settings), _generated_files(directory), directory)
