@@ -105,6 +105,9 @@ async def test_lag_bounded_grows_when_stopped_recovers(
         assert served is not None and served <= bound
 
         loop.stop()
+        # A sync that finished just before stop() is seen at the reader's next poll
+        # (every INTERVAL, each read bounded by the 1 s timeout); growth starts after it.
+        await asyncio.sleep(INTERVAL + 1.0 + 0.5)
         stalled = await sample_lag(tracker, 6)
         assert all(b > a for a, b in itertools.pairwise(stalled)), stalled
         assert stalled[-1] > bound
