@@ -100,3 +100,14 @@ Duration = Annotated[
 
 ByteSize = Annotated[int, BeforeValidator(parse_size)]
 """Bytes, written in config as ``1MiB``, ``512KB`` or a plain integer."""
+
+
+def human_duration(seconds: float) -> str:
+    """A duration for people and config files: ``250ms``, ``2.5s``, ``1m30s``.
+
+    (:func:`format_duration` writes Prometheus durations, which have no fractions: it
+    would round 2.5s to 2s.)
+    """
+    if seconds >= 1 and seconds != int(seconds):
+        return f"{seconds:.12g}s"
+    return format_duration(seconds)

@@ -27,7 +27,14 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from registry_slo._names import label_value, repository_name, tag_name
 from registry_slo._units import ByteSize, Duration
 from registry_slo.ingest.config import IngestConfig
-from registry_slo.sli.spec import SLI_KINDS, AlertingConfig, SLOSpec, check_alerting, check_slos
+from registry_slo.sli.spec import (
+    SLI_KINDS,
+    AlertingConfig,
+    SLOSpec,
+    SLOTopology,
+    check_alerting,
+    check_slos,
+)
 
 __all__ = [
     "AuthConfig",
@@ -457,13 +464,18 @@ class Settings(BaseSettings):
                     raise ValueError(
                         f"regions[{index}].{key}: {other!r} is not another configured region"
                     )
-        check_slos(
-            self.slos,
-            {r.name: r.probes for r in self.regions},
-            [r.name for r in self.regions if r.replicates_from],
-        )
+        check_slos(self.slos, self.slo_topology())
         check_alerting(self.alerting, [r.name for r in self.regions])
         return self
+
+    def slo_topology(self) -> SLOTopology:
+        """What the SLOs apply to: regions, their probes, mirrors and ingest sources."""
+        return SLOTopology(
+            region_probes={r.name: r.probes for r in self.regions},
+            mirrors=[r.name for r in self.regions if r.replicates_from],
+            log_sources={s.name: s.region for s in self.ingest.logs},
+            event_sources={e.name: e.region for e in self.ingest.notifications.endpoints},
+        )
 
     @property
     def state_path(self) -> Path:

@@ -85,7 +85,7 @@ class Exporter:
             if state.config.base_url.startswith("https://"):
                 self.metrics.track_certificate(state.name, state.client.certificate_expiry)
         self._clock_warned: set[str] = set()
-        self.ingest = IngestService(settings.ingest, self.metrics)
+        self.ingest = IngestService(settings.ingest, self.metrics, [self.engine.observe])
         self.app = build_app(
             self.metrics, lambda: self.scheduler.ready, self.engine.evaluate, self.status_page
         )

@@ -38,13 +38,31 @@ DEMO_SLOS: list[dict[str, Any]] = [
      "sli": {"kind": "auth_success"}, "objective": 99.5},
     {"name": "replication-freshness", "description": "The mirror is at most 30s behind",
      "sli": {"kind": "replication_lag", "threshold": "30s"}, "objective": 99},
+    # From the registries' own logs: the demo's users are the skopeo sync loop.
+    {"name": "pull-traffic", "description": "Pulls users make are served",
+     "sli": {"kind": "traffic_success", "operations": ["pull_manifest", "pull_blob"]},
+     "objective": 99.9},
+    {"name": "push-traffic-latency", "description": "Manifest pushes users make take 1s or less",
+     "sli": {"kind": "traffic_latency", "operations": ["push_manifest"], "threshold": "1s"},
+     "objective": 99},
 ]
 """The SLOs of the quick start: the status page at ``/`` shows their budgets."""
 
 
 def demo_config(listen: str, urls: dict[str, str], password_file: Path,
-                cache_debug_url: str, state_dir: Path | None = None) -> dict[str, Any]:
-    """The demo's configuration (``state_dir``: where the SLO windows are kept)."""
+                cache_debug_url: str, logs: dict[str, Path],
+                state_dir: Path | None = None) -> dict[str, Any]:
+    """The demo's configuration (``logs``: region → the registry's JSON log file;
+    ``state_dir``: where the SLO windows and ingest checkpoints are kept)."""
+    ingest: dict[str, Any] = {
+        "logs": [
+            {"name": f"{region}-log", "region": region, "format": "distribution",
+             "paths": [str(path)], "read_from": "beginning"}
+            for region, path in logs.items()
+        ],
+    }
+    if state_dir is not None:
+        ingest["checkpoint_dir"] = str(state_dir / "checkpoints")
     return {
         "listen": listen,
         **({"state_dir": str(state_dir)} if state_dir is not None else {}),
@@ -68,6 +86,7 @@ def demo_config(listen: str, urls: dict[str, str], password_file: Path,
             # Nothing listens here: shows what a region that is down looks like.
             {"name": "local-down", "url": urls["local-down"]},
         ],
+        "ingest": ingest,
         "slos": DEMO_SLOS,
     }
 
@@ -100,6 +119,7 @@ def run_demo(listen: str = "127.0.0.1:9731", workdir: Path | None = None) -> int
         config_path.write_text(
             "# Written by `registry-slo demo`.\n" + yaml.safe_dump(
                 demo_config(listen, urls, password_file, cache.debug_url,
+                            {"local": local.log_path, "local-mirror": mirror.log_path},
                             workdir / "state"), sort_keys=False),
             encoding="utf-8",
         )

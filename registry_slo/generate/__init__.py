@@ -31,7 +31,12 @@ from registry_slo.generate._model import (
 )
 from registry_slo.generate._yaml import HEADER, dump
 from registry_slo.generate.alertmanager import alertmanager_config
-from registry_slo.sli.spec import ProbeLatencySLI, ReplicationLagSLI
+from registry_slo.sli.spec import (
+    ReplicationLagSLI,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
+    sli_summary,
+)
 from registry_slo.sli.windows import BURN_RATE_TIERS, single_failure_burn
 
 __all__ = ["GenerationError", "check", "generate", "render", "warnings"]
@@ -51,15 +56,6 @@ def _slo_rule_file(targets: list[SLOTarget], settings: Settings) -> dict[str, An
     return {"groups": groups}
 
 
-def _describe_sli(target: SLOTarget) -> str:
-    sli = target.slo.sli
-    if isinstance(sli, ProbeLatencySLI):
-        return f"{sli.probe} probe under {human_duration(sli.threshold)}"
-    if isinstance(sli, ReplicationLagSLI):
-        return f"replication lag at most {human_duration(sli.threshold)}"
-    return f"{sli.probe_name} probe success"
-
-
 def _readme(by_slo: dict[str, list[SLOTarget]], settings: Settings) -> str:
     lines = [
         f"<!-- {_MARKER} from the configuration. Do not edit. -->",
@@ -75,7 +71,7 @@ def _readme(by_slo: dict[str, list[SLOTarget]], settings: Settings) -> str:
         slo = targets[0].slo
         regions = ", ".join(t.region for t in targets)
         lines.append(
-            f"| {name} | {_describe_sli(targets[0])} | {num(slo.objective)}% | "
+            f"| {name} | {sli_summary(targets[0].slo.sli)} | {num(slo.objective)}% | "
             f"{targets[0].period} | {regions} |"
         )
     lines += [
@@ -203,7 +199,9 @@ def warnings(settings: Settings) -> list[str]:
                 f"outage burns less than {num(factor)}x; it can never page"
             )
             continue
-        if slo.sli.probe_name is None:
+        if isinstance(slo.sli, TrafficSuccessSLI | TrafficLatencySLI):
+            continue  # how many events an hour holds depends on the users
+        if isinstance(slo.sli, ReplicationLagSLI):
             # Lag is sampled once per rule evaluation (assumed 1m).
             burn = single_failure_burn(1 / 60, fast.long_window, slo.objective_ratio)
             if burn > factor:

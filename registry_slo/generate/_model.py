@@ -5,20 +5,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry_slo._units import format_duration
+from registry_slo._units import human_duration
 from registry_slo.config import Settings
-from registry_slo.sli.spec import SLOSpec, slo_regions
+from registry_slo.sli.spec import SLOSpec
 from registry_slo.sli.windows import window_name
 
 __all__ = [
     "CERTIFICATE_EXPIRY",
     "DURATION_BUCKET",
     "DURATION_COUNT",
+    "INGEST_LINES",
     "LAST_RUN",
     "PROBES_CONFIGURED",
     "PROBE_FAILURES",
     "PROBE_REQUESTS",
     "PROBE_SKIPPED",
+    "REGISTRY_DURATION_BUCKET",
+    "REGISTRY_DURATION_COUNT",
     "REGISTRY_FAILURES",
     "REGISTRY_REQUESTS",
     "REPLICATION_LAG",
@@ -29,6 +32,7 @@ __all__ = [
     "SLOTarget",
     "human_duration",
     "num",
+    "selector",
     "slo_targets",
 ]
 
@@ -43,6 +47,9 @@ PROBE_SKIPPED = "registry_slo_probe_skipped_total"
 REPLICATION_LAG = "registry_slo_replication_lag_seconds"
 REGISTRY_REQUESTS = "registry_slo_registry_requests_total"
 REGISTRY_FAILURES = "registry_slo_registry_request_failures_total"
+REGISTRY_DURATION_BUCKET = "registry_slo_registry_request_duration_seconds_bucket"
+REGISTRY_DURATION_COUNT = "registry_slo_registry_request_duration_seconds_count"
+INGEST_LINES = "registry_slo_ingest_lines_total"
 TAG_OVERWRITES = "registry_slo_registry_tag_overwrites_total"
 STORAGE_USED = "registry_slo_registry_storage_used_bytes"
 STORAGE_CAPACITY = "registry_slo_registry_storage_capacity_bytes"
@@ -61,11 +68,13 @@ class SLOTarget:
         slo: the SLO.
         region: the region name.
         probe_interval: seconds between the region's probe runs.
+        sources: the ingest sources a traffic SLI counts in this region.
     """
 
     slo: SLOSpec
     region: str
     probe_interval: float
+    sources: tuple[str, ...] = ()
 
     @property
     def sloth_id(self) -> str:
@@ -100,24 +109,31 @@ class SLOTarget:
 
 def slo_targets(settings: Settings) -> list[SLOTarget]:
     """Every (SLO, region) pair of the configuration, in configuration order."""
-    region_probes = {r.name: r.probes for r in settings.regions}
-    mirrors = [r.name for r in settings.regions if r.replicates_from]
+    topology = settings.slo_topology()
     return [
-        SLOTarget(slo, region, settings.region(region).probe.interval)
+        SLOTarget(
+            slo, region, settings.region(region).probe.interval, topology.sources(slo, region)
+        )
         for slo in settings.slos
-        for region in slo_regions(slo, region_probes, mirrors)
+        for region in topology.regions(slo)
     ]
 
 
-def human_duration(seconds: float) -> str:
-    """A duration for people and config files: ``250ms``, ``2.5s``, ``1m30s``.
+def selector(**labels: str | tuple[str, ...]) -> str:
+    """A PromQL label selector; a tuple of values becomes an alternation (``=~"a|b"``).
 
-    (``_units.format_duration`` writes Prometheus durations, which have no fractions:
-    it would round 2.5s to 2s.)
+    >>> selector(region="us-east", operation=("pull_manifest", "pull_blob"))
+    '{region="us-east",operation=~"pull_manifest|pull_blob"}'
     """
-    if seconds >= 1 and seconds != int(seconds):
-        return f"{num(seconds)}s"
-    return format_duration(seconds)
+    parts = []
+    for key, value in labels.items():
+        if isinstance(value, tuple):
+            if len(value) != 1:
+                parts.append(f'{key}=~"{"|".join(value)}"')
+                continue
+            value = value[0]
+        parts.append(f'{key}="{value}"')
+    return "{" + ",".join(parts) + "}"
 
 
 def num(value: float) -> str:

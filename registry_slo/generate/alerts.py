@@ -12,6 +12,9 @@ RegistrySLOBurnRateTicket  ticket   3d and 6h    1      10%    1h30m
 RegistrySLOSLIAbsent       ticket   5m SLI gone                10m
 ========================== ======== ============ ====== ====== =======
 
+A traffic SLI has no value while nobody uses the registry, which is not a fault: its
+absent alert watches the ingest sources it reads instead (``registry_slo_ingest_lines_total``).
+
 (factors for a 30d period; they scale with the period.) Each carries ``severity``,
 ``long_window`` and ``short_window``, the SLO's identity labels and its ``labels``
 (``team``, ``tier`` …), and ``runbook_url`` / ``dashboard_url`` annotations when the
@@ -27,6 +30,7 @@ from registry_slo._units import format_duration
 from registry_slo.config import RegionConfig, Settings
 from registry_slo.generate._model import (
     CERTIFICATE_EXPIRY,
+    INGEST_LINES,
     LAST_RUN,
     PROBE_FAILURES,
     PROBE_SKIPPED,
@@ -41,7 +45,7 @@ from registry_slo.generate._model import (
     human_duration,
     num,
 )
-from registry_slo.sli.spec import AlertingConfig
+from registry_slo.sli.spec import AlertingConfig, TrafficLatencySLI, TrafficSuccessSLI
 from registry_slo.sli.windows import (
     BURN_RATE_TIERS,
     BurnRateTier,
@@ -166,12 +170,31 @@ def burn_rate_alerts(target: SLOTarget, alerting: AlertingConfig) -> list[dict[s
 
 def absent_alert(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any]:
     """The alert for an SLI without data (exporter not scraped, probes not running, or
-    the SLI's series missing, e.g. a mirror that exports no replication lag)."""
+    the SLI's series missing, e.g. a mirror that exports no replication lag; for traffic
+    SLIs, the ingest sources missing)."""
     slo = target.slo
     short = window_name(BURN_RATE_TIERS[0].short_window)
+    if isinstance(slo.sli, TrafficSuccessSLI | TrafficLatencySLI):
+        sources = "|".join(target.sources)
+        expr = f'absent({INGEST_LINES}{{source=~"{sources}"}})'
+        description = (
+            f"None of the ingest sources of {slo.name} in {target.region} "
+            f"({', '.join(target.sources)}) has been exported for "
+            f"{format_duration(ABSENT_FOR)}: the burn-rate alerts of this SLO cannot "
+            "fire. Is the exporter scraped, and does its configuration still have "
+            "these sources?"
+        )
+    else:
+        expr = f"absent(slo:sli_error:ratio_rate{short}{target.selector})"
+        description = (
+            f"slo:sli_error:ratio_rate{short} of {slo.name} in {target.region} has had "
+            f"no value for {format_duration(ABSENT_FOR)}: the burn-rate alerts of this "
+            "SLO cannot fire. Is the exporter scraped, do its probes run, and does "
+            f"it export the {slo.sli.kind} series for region {target.region}?"
+        )
     return {
         "alert": ABSENT_ALERT,
-        "expr": f"absent(slo:sli_error:ratio_rate{short}{target.selector})",
+        "expr": expr,
         **_for(ABSENT_FOR),
         "labels": {
             **target.identity,
@@ -180,12 +203,7 @@ def absent_alert(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any]:
         },
         "annotations": {
             "summary": f"{slo.name} in {target.region}: no SLI data",
-            "description": (
-                f"slo:sli_error:ratio_rate{short} of {slo.name} in {target.region} has had "
-                f"no value for {format_duration(ABSENT_FOR)}: the burn-rate alerts of this "
-                "SLO cannot fire. Is the exporter scraped, do its probes run, and does "
-                f"it export the {slo.sli.kind} series for region {target.region}?"
-            ),
+            "description": description,
             **_runbook(alerting, "sli-absent"),
             **_dashboard(alerting, target.region, slo.name),
         },

@@ -1,7 +1,8 @@
 """``promtool test rules`` files that prove the generated rules behave.
 
 For each SLO, in its first region, from the exporter's own series (scraped every 30s,
-one probe run per scrape, rules evaluated every minute):
+one probe run, or one request for traffic SLIs, per scrape, rules evaluated every
+minute):
 
 - **outage**: six healthy hours, then every probe fails (or is slow, or replication is
   behind). The 1h/5m page fires within the :func:`detection_bound` (2 minutes at 99.9%)
@@ -42,6 +43,8 @@ from registry_slo.generate._model import (
     PROBE_REQUESTS,
     PROBE_SKIPPED,
     PROBES_CONFIGURED,
+    REGISTRY_DURATION_BUCKET,
+    REGISTRY_DURATION_COUNT,
     REGISTRY_FAILURES,
     REGISTRY_REQUESTS,
     REPLICATION_LAG,
@@ -53,7 +56,13 @@ from registry_slo.generate._model import (
     num,
 )
 from registry_slo.generate.rules import RuleMode, latency_bucket, recording_rules
-from registry_slo.sli.spec import AlertingConfig, ProbeLatencySLI, ReplicationLagSLI
+from registry_slo.sli.spec import (
+    AlertingConfig,
+    ProbeLatencySLI,
+    ReplicationLagSLI,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
+)
 from registry_slo.sli.windows import BURN_RATE_TIERS, HOUR, MINUTE, error_budget
 
 __all__ = [
@@ -234,10 +243,27 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
                 good,
             ),
         ]
-    probe = sli.probe_name or ""
     failures: list[float | None] = list(bad_total)
     if born:
         failures = [v if v > 0 else None for v in bad_total]
+    if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+        # One request a scrape, read by the target's first source.
+        labels = {"region": region, "source": target.sources[0],
+                  "operation": sli.operations[0]}
+        if isinstance(sli, TrafficLatencySLI):
+            good = [runs[i] - bad_total[i] for i in range(n)]
+            return [
+                _series(REGISTRY_DURATION_COUNT, labels, runs),
+                _series(REGISTRY_DURATION_BUCKET, {**labels, "le": latency_bucket(target)},
+                        good),
+            ]
+        served = [runs[i] - bad_total[i] for i in range(n)]
+        return [
+            _series(REGISTRY_REQUESTS, {**labels, "code": "200"}, served),
+            _series(REGISTRY_REQUESTS, {**labels, "code": "503"}, failures),
+            _series(REGISTRY_FAILURES, {**labels, "reason": str(sli.errors[0])}, failures),
+        ]
+    probe = sli.probe_name or ""
     return [
         _series(PROBE_REQUESTS, {"region": region, "probe": probe}, runs),
         _series(

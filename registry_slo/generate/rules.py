@@ -16,9 +16,10 @@ In ``full`` mode every window is computed from the exporter's metrics; in ``perf
 mode windows longer than 5m average the 5m recording (``sum_over_time`` /
 ``count_over_time``), which is cheaper and works on Thanos/Mimir rulers that only see
 recorded series. The average weighs each 5m step equally: exact for probes, which run
-at a constant rate. Replication lag is a fraction of time sampled at each rule
-evaluation (a subquery); its windows longer than 1d average the 5m recording in both
-modes, which counts the same samples without a 43 200-step subquery.
+at a constant rate; for traffic SLIs an approximation that gives quiet hours the weight
+of busy ones (as Sloth's optimized rules do). Replication lag is a fraction of time
+sampled at each rule evaluation (a subquery); its windows longer than 1d average the 5m
+recording in both modes, which counts the same samples without a 43 200-step subquery.
 """
 
 from __future__ import annotations
@@ -33,22 +34,31 @@ from registry_slo.generate._model import (
     DURATION_COUNT,
     PROBE_FAILURES,
     PROBE_REQUESTS,
+    REGISTRY_DURATION_BUCKET,
+    REGISTRY_DURATION_COUNT,
+    REGISTRY_FAILURES,
+    REGISTRY_REQUESTS,
     REPLICATION_LAG,
     GenerationError,
     SLOTarget,
     human_duration,
     num,
+    selector,
 )
 from registry_slo.sli.spec import (
     AuthSuccessSLI,
     ProbeLatencySLI,
     ProbeSuccessSLI,
     ReplicationLagSLI,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
 )
 from registry_slo.sli.windows import ALERT_WINDOWS, error_budget, slo_windows, window_name
 from registry_slo.telemetry.metrics import DURATION_BUCKETS
 
-__all__ = ["RuleMode", "error_ratio_expr", "latency_bucket", "recording_rules"]
+__all__ = [
+    "RuleMode", "error_ratio_expr", "latency_bucket", "recording_rules", "traffic_labels",
+]
 
 RuleMode = Literal["full", "performance"]
 """See the module docstring."""
@@ -66,7 +76,11 @@ def latency_bucket(target: SLOTarget) -> str:
         GenerationError: naming the SLO when the threshold is not a bucket boundary.
     """
     sli = target.slo.sli
-    assert isinstance(sli, ProbeLatencySLI)
+    assert isinstance(sli, ProbeLatencySLI | TrafficLatencySLI)
+    histogram = (
+        "registry_slo_probe_duration_seconds" if isinstance(sli, ProbeLatencySLI)
+        else "registry_slo_registry_request_duration_seconds"
+    )
     for bound in DURATION_BUCKETS:
         if math.isclose(bound, sli.threshold, rel_tol=1e-9):
             # The exporter's own spelling of the ``le`` label (``2.0``, ``0.25``).
@@ -74,13 +88,16 @@ def latency_bucket(target: SLOTarget) -> str:
     choices = ", ".join(human_duration(b) for b in DURATION_BUCKETS)
     raise GenerationError(
         f"SLO {target.slo.name!r}: latency threshold {human_duration(sli.threshold)} is not "
-        "a bucket boundary of registry_slo_probe_duration_seconds, so Prometheus cannot "
-        f"count the probes under it; use one of {choices}"
+        f"a bucket boundary of {histogram}, so Prometheus cannot count what is under "
+        f"it; use one of {choices}"
     )
 
 
-def _matchers(**labels: str) -> str:
-    return "{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+def traffic_labels(target: SLOTarget) -> dict[str, str | tuple[str, ...]]:
+    """The labels that select a traffic SLI's requests: region, sources, operations."""
+    sli = target.slo.sli
+    assert isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI)
+    return {"region": target.region, "source": target.sources, "operation": sli.operations}
 
 
 def error_ratio_expr(target: SLOTarget, window: int) -> str:
@@ -93,6 +110,9 @@ def error_ratio_expr(target: SLOTarget, window: int) -> str:
     - replication lag: the fraction of time the lag of any source is above the
       threshold or unknown (``NaN`` before the first heartbeat), sampled at the rule
       evaluation interval.
+    - traffic success: requests that failed for one of the SLI's reasons / requests, as
+      the target's ingest sources read them; no sample in a window without traffic.
+    - traffic latency: 1 - (requests under the threshold / timed requests).
 
     Args:
         target: the SLO and region.
@@ -104,20 +124,32 @@ def error_ratio_expr(target: SLOTarget, window: int) -> str:
     sli = target.slo.sli
     w = window_name(window)
     if isinstance(sli, ProbeSuccessSLI | AuthSuccessSLI):
-        sel = _matchers(region=target.region, probe=sli.probe_name)
+        sel = selector(region=target.region, probe=sli.probe_name)
         failures = f"sum(rate({PROBE_FAILURES}{sel}[{w}]))"
         requests = f"sum(rate({PROBE_REQUESTS}{sel}[{w}]))"
         return f"(\n  {failures}\n  or\n  0 * {requests}\n)\n/\n({requests} > 0)\n"
     if isinstance(sli, ProbeLatencySLI):
-        bucket_sel = _matchers(
+        bucket_sel = selector(
             region=target.region, probe=sli.probe, le=latency_bucket(target)
         )
-        sel = _matchers(region=target.region, probe=sli.probe)
+        sel = selector(region=target.region, probe=sli.probe)
         fast = f"sum(rate({DURATION_BUCKET}{bucket_sel}[{w}]))"
         runs = f"sum(rate({DURATION_COUNT}{sel}[{w}]))"
         return f"1 - (\n  {fast}\n  /\n  ({runs} > 0)\n)\n"
+    if isinstance(sli, TrafficSuccessSLI):
+        labels = traffic_labels(target)
+        bad_sel = selector(**labels, reason=tuple(str(r) for r in sli.errors))
+        failures = f"sum(rate({REGISTRY_FAILURES}{bad_sel}[{w}]))"
+        requests = f"sum(rate({REGISTRY_REQUESTS}{selector(**labels)}[{w}]))"
+        return f"(\n  {failures}\n  or\n  0 * {requests}\n)\n/\n({requests} > 0)\n"
+    if isinstance(sli, TrafficLatencySLI):
+        labels = traffic_labels(target)
+        bucket_sel = selector(**labels, le=latency_bucket(target))
+        fast = f"sum(rate({REGISTRY_DURATION_BUCKET}{bucket_sel}[{w}]))"
+        timed = f"sum(rate({REGISTRY_DURATION_COUNT}{selector(**labels)}[{w}]))"
+        return f"1 - (\n  {fast}\n  /\n  ({timed} > 0)\n)\n"
     assert isinstance(sli, ReplicationLagSLI)
-    lag = f"{REPLICATION_LAG}{_matchers(region=target.region)}"
+    lag = f"{REPLICATION_LAG}{selector(region=target.region)}"
     return (
         "avg_over_time(\n"
         f"  (max(1 - ({lag} <= bool {num(sli.threshold)})))[{w}:]\n"
@@ -220,7 +252,12 @@ def info_labels(target: SLOTarget, mode: RuleMode) -> dict[str, str]:
     }
     if sli.probe_name is not None:
         labels["sli_probe"] = sli.probe_name
-    if isinstance(sli, ProbeLatencySLI | ReplicationLagSLI):
+    if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+        labels["sli_operations"] = ",".join(sli.operations)
+        labels["sli_sources"] = ",".join(target.sources)
+    if isinstance(sli, TrafficSuccessSLI):
+        labels["sli_errors"] = ",".join(str(r) for r in sli.errors)
+    if isinstance(sli, ProbeLatencySLI | ReplicationLagSLI | TrafficLatencySLI):
         labels["sli_threshold"] = human_duration(sli.threshold)
     if slo.description:
         labels["description"] = slo.description

@@ -33,13 +33,13 @@ from registry_slo.ingest.formats import (
 from registry_slo.ingest.labels import OTHER, RepositoryLabeler
 from registry_slo.ingest.lines import LineSplitter
 from registry_slo.ingest.notify import Deduplicator, NotificationReceiver
-from registry_slo.ingest.operations import OPERATIONS
 from registry_slo.ingest.overwrite import TagOverwriteDetector
 from registry_slo.ingest.pipeline import SourcePipeline
 from registry_slo.ingest.replay import ReplayResult, replay
 from registry_slo.ingest.service import IngestService, MetricsSink
 from registry_slo.ingest.sink import LineCounts, Sink, Tally
 from registry_slo.ingest.tail import FileTailer
+from registry_slo.observation import OPERATIONS
 
 __all__ = [
     "FORMAT_NAMES",

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from registry_slo._names import label_value
 from registry_slo._units import ByteSize, Duration
-from registry_slo.ingest.operations import OPERATIONS
+from registry_slo.observation import OPERATIONS
 
 __all__ = [
     "FORMAT_NAMES",

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -36,14 +37,20 @@ log = structlog.get_logger("registry_slo.ingest")
 
 
 class MetricsSink:
-    """A :class:`~registry_slo.ingest.sink.Sink` that feeds the exporter's metrics."""
+    """A :class:`~registry_slo.ingest.sink.Sink` that feeds the exporter's metrics, and
+    hands every observation to ``observers`` too (the SLI engine)."""
 
-    def __init__(self, metrics: ExporterMetrics) -> None:
+    def __init__(
+        self, metrics: ExporterMetrics, observers: Sequence[Callable[[Observation], None]] = ()
+    ) -> None:
         self.metrics = metrics
+        self.observers = tuple(observers)
 
     def observe(self, observation: Observation, repository: str | None) -> None:
         """See :meth:`~registry_slo.ingest.sink.Sink.observe`."""
         self.metrics.record_event(observation, repository)
+        for observer in self.observers:
+            observer(observation)
 
     def tag_overwrite(self, observation: Observation, repository: str | None) -> None:
         """See :meth:`~registry_slo.ingest.sink.Sink.tag_overwrite`."""
@@ -70,12 +77,18 @@ class IngestService:
     Args:
         config: the ``ingest`` section.
         metrics: the exporter's metrics.
+        observers: also receive every operation read (the SLI engine's traffic SLIs).
     """
 
-    def __init__(self, config: IngestConfig, metrics: ExporterMetrics) -> None:
+    def __init__(
+        self,
+        config: IngestConfig,
+        metrics: ExporterMetrics,
+        observers: Sequence[Callable[[Observation], None]] = (),
+    ) -> None:
         self.config = config
         self.metrics = metrics
-        sink = MetricsSink(metrics)
+        sink = MetricsSink(metrics, observers)
         labeler = RepositoryLabeler(config.repositories)
         overwrites = TagOverwriteDetector(config.tag_memory)
         directory = config.checkpoint_path

@@ -1,12 +1,18 @@
 """The exporter's own SLI engine: good and bad events per SLO and region, in time buckets.
 
 The engine is an observation sink (see :class:`~registry_slo.observation.Observation`):
-the probe scheduler hands it every probe result, and it counts each one into the SLOs
-whose SLI it belongs to, for the SLO's region:
+the probe scheduler hands it every probe result and the ingest sources every request
+they read, and it counts each one into the SLOs whose SLI it belongs to, for the SLO's
+region:
 
 - ``probe_success`` / ``auth_success``: a run of the SLI's probe; bad when it failed.
 - ``probe_latency``: a run of the SLI's probe; bad when it took longer than the
   threshold (failed runs count by their duration, as in the generated rules).
+- ``traffic_success``: a request of one of the SLI's operations read by one of the
+  target's ingest sources (log lines, notifications); bad when it failed for one of the
+  SLI's ``errors``.
+- ``traffic_latency``: likewise, for requests whose source logged a duration; bad when
+  it took longer than the threshold.
 - ``replication_lag``: not a probe result but a fraction of time: every
   ``lag_sample_interval`` the engine reads the region's replication lag (the
   :class:`~registry_slo.probes.heartbeat.LagTracker` behind
@@ -39,6 +45,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from registry_slo.observation import Observation
+from registry_slo.oci import Reason
 from registry_slo.sli.buckets import BucketRing
 from registry_slo.sli.evaluation import SLOStatus, describe_sli, evaluate_target
 from registry_slo.sli.spec import (
@@ -47,7 +54,8 @@ from registry_slo.sli.spec import (
     ProbeSuccessSLI,
     ReplicationLagSLI,
     SLOSpec,
-    slo_regions,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
 )
 from registry_slo.sli.store import SLOStore, StoreBatch
 from registry_slo.sli.windows import ALERT_WINDOWS, HOUR, MINUTE, slo_windows
@@ -74,10 +82,12 @@ class Target:
     Attributes:
         slo: the SLO.
         region: the region.
+        sources: the ingest sources a traffic SLI counts in this region.
     """
 
     slo: SLOSpec
     region: str
+    sources: tuple[str, ...] = ()
 
     @property
     def key(self) -> str:
@@ -87,12 +97,11 @@ class Target:
 
 def engine_targets(settings: Settings) -> list[Target]:
     """Every (SLO, region) pair of the configuration, in configuration order."""
-    region_probes = {r.name: r.probes for r in settings.regions}
-    mirrors = [r.name for r in settings.regions if r.replicates_from]
+    topology = settings.slo_topology()
     return [
-        Target(slo, region)
+        Target(slo, region, topology.sources(slo, region))
         for slo in settings.slos
-        for region in slo_regions(slo, region_probes, mirrors)
+        for region in topology.regions(slo)
     ]
 
 
@@ -160,11 +169,17 @@ class SLIEngine:
         self.clock = clock
         self._states = [_State.new(t) for t in targets]
         self._by_probe: dict[tuple[str, str], list[_State]] = {}
+        # (ingest source, operation) -> states; a source reads one region's traffic.
+        self._by_traffic: dict[tuple[str, str], list[_State]] = {}
         self._lag_states: list[_State] = []
         for state in self._states:
             sli = state.target.slo.sli
             if isinstance(sli, ReplicationLagSLI):
                 self._lag_states.append(state)
+            elif isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+                for source in state.target.sources:
+                    for operation in sli.operations:
+                        self._by_traffic.setdefault((source, operation), []).append(state)
             else:
                 key = (state.target.region, str(sli.probe_name))
                 self._by_probe.setdefault(key, []).append(state)
@@ -258,22 +273,33 @@ class SLIEngine:
     # -- counting ----------------------------------------------------------------------
 
     def observe(self, observation: Observation) -> None:
-        """Count a probe result into the SLOs of its region and probe (an observation
-        sink). Observations from other sources are not SLI events."""
-        if observation.source != "probe":
-            return
-        states = self._by_probe.get((observation.region, observation.operation))
+        """Count a probe result or an ingested request into the SLOs it belongs to (an
+        observation sink; callable from any thread)."""
+        o = observation
+        if o.source == "probe":
+            states = self._by_probe.get((o.region, o.operation))
+        else:
+            states = self._by_traffic.get((o.source, o.operation))
         if not states:
             return
         now = self.clock()
         with self._lock:
             for state in states:
+                if state.target.region != o.region:
+                    continue
                 sli = state.target.slo.sli
                 if isinstance(sli, ProbeLatencySLI):
-                    bad = observation.duration_seconds > sli.threshold
+                    bad = o.duration_seconds > sli.threshold
+                elif isinstance(sli, TrafficLatencySLI):
+                    if not o.timed:
+                        continue
+                    bad = o.duration_seconds > sli.threshold
+                elif isinstance(sli, TrafficSuccessSLI):
+                    # Ingest counts a failure without a reason as ``protocol``.
+                    bad = not o.success and (o.reason or Reason.PROTOCOL) in sli.errors
                 else:
                     assert isinstance(sli, ProbeSuccessSLI | AuthSuccessSLI)
-                    bad = not observation.success
+                    bad = not o.success
                 state.count(now, bad)
 
     def track_lag(self, region: str, lag: Lag) -> None:

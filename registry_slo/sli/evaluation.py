@@ -10,7 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from registry_slo.sli.spec import ProbeLatencySLI, ReplicationLagSLI, SLOSpec
+from registry_slo.sli.spec import (
+    ProbeLatencySLI,
+    ReplicationLagSLI,
+    SLOSpec,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
+)
 from registry_slo.sli.windows import (
     BURN_RATE_TIERS,
     BurnRateTier,
@@ -150,12 +156,19 @@ class SLOStatus:
 
 
 def describe_sli(slo: SLOSpec) -> dict[str, Any]:
-    """The SLI as JSON: ``kind`` plus ``probe`` and ``threshold_seconds`` where they apply."""
+    """The SLI as JSON: ``kind`` plus ``probe``, ``operations``, ``errors``,
+    ``sources`` and ``threshold_seconds`` where they apply."""
     sli = slo.sli
     out: dict[str, Any] = {"kind": sli.kind}
     if sli.probe_name is not None:
         out["probe"] = sli.probe_name
-    if isinstance(sli, ProbeLatencySLI | ReplicationLagSLI):
+    if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+        out["operations"] = list(sli.operations)
+        if sli.sources is not None:
+            out["sources"] = list(sli.sources)
+    if isinstance(sli, TrafficSuccessSLI):
+        out["errors"] = [str(r) for r in sli.errors]
+    if isinstance(sli, ProbeLatencySLI | ReplicationLagSLI | TrafficLatencySLI):
         out["threshold_seconds"] = sli.threshold
     return out
 

@@ -12,6 +12,9 @@ Example::
         sli: {kind: probe_success, probe: pull}
         objective: 99.9
         labels: {team: registry, tier: "1"}
+      - name: pull-traffic                 # what users' pulls saw, from ingested logs
+        sli: {kind: traffic_success, operations: [pull_manifest, pull_blob]}
+        objective: 99.9
     alerting:
       page: {name: registry-page, webhook_urls: ["http://127.0.0.1:9095/page"]}
 """
@@ -20,13 +23,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from registry_slo._units import Duration, format_duration
+from registry_slo._units import Duration, format_duration, human_duration
+from registry_slo.observation import OPERATIONS
+from registry_slo.oci import Reason
 from registry_slo.sli.windows import ALERT_WINDOWS, DAY, objective_ratio
 
 __all__ = [
@@ -43,14 +49,21 @@ __all__ = [
     "SLIKind",
     "SLIProbe",
     "SLOSpec",
+    "SLOTopology",
+    "TrafficLatencySLI",
+    "TrafficSuccessSLI",
     "check_alerting",
     "check_slos",
-    "slo_regions",
+    "sli_summary",
 ]
 
-SLIKind = Literal["probe_success", "probe_latency", "replication_lag", "auth_success"]
+SLIKind = Literal[
+    "probe_success", "probe_latency", "replication_lag", "auth_success",
+    "traffic_success", "traffic_latency",
+]
 SLI_KINDS: tuple[SLIKind, ...] = (
-    "probe_success", "probe_latency", "replication_lag", "auth_success"
+    "probe_success", "probe_latency", "replication_lag", "auth_success",
+    "traffic_success", "traffic_latency",
 )
 SLIProbe = Literal["push", "pull", "auth", "cache"]
 """The probes an SLI can be built on: ``config.PROBE_KINDS`` (a test pins the two)."""
@@ -142,10 +155,102 @@ class AuthSuccessSLI(_Strict):
         return "auth"
 
 
+def _check_operations(operations: tuple[str, ...]) -> None:
+    if not operations:
+        raise ValueError("operations: give at least one operation")
+    unknown = [o for o in operations if o not in OPERATIONS]
+    if unknown:
+        raise ValueError(
+            f"operations: unknown operation(s) {', '.join(map(repr, unknown))} "
+            f"(known: {', '.join(OPERATIONS)})"
+        )
+    if len(set(operations)) != len(operations):
+        raise ValueError("operations: lists an operation twice")
+
+
+def _check_sources(sources: tuple[str, ...] | None) -> None:
+    if sources is not None and (not sources or len(set(sources)) != len(sources)):
+        raise ValueError("sources: give each source once, or leave it out")
+
+
+class TrafficSuccessSLI(_Strict):
+    """Registry requests as users made them, read by the ingest sources (logs,
+    notifications): bad when the request failed for one of ``errors``.
+
+    The default ``errors`` are the registry's own failures (5xx, and 429: a rate-limited
+    pull is a pull users did not get); client errors such as ``auth``, ``denied`` and
+    ``not_found`` do not burn the budget. ``sources`` names the ingest sources to count
+    (default: the region's log sources; notification endpoints see successful
+    operations only).
+    """
+
+    kind: Literal["traffic_success"]
+    operations: tuple[str, ...]
+    errors: tuple[Reason, ...] = (Reason.SERVER_ERROR, Reason.RATE_LIMITED)
+    sources: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TrafficSuccessSLI:
+        _check_operations(self.operations)
+        if not self.errors or len(set(self.errors)) != len(self.errors):
+            raise ValueError("errors: give each failure reason once, at least one")
+        _check_sources(self.sources)
+        return self
+
+    @property
+    def probe_name(self) -> None:
+        """Traffic is not a probe."""
+        return None
+
+
+class TrafficLatencySLI(_Strict):
+    """Registry requests, read by the ingest sources, served within ``threshold`` (as
+    the registry logged their duration; sources that log no duration do not count).
+
+    ``threshold`` must be a bucket boundary of
+    ``registry_slo_registry_request_duration_seconds`` to generate Prometheus rules.
+    """
+
+    kind: Literal["traffic_latency"]
+    operations: tuple[str, ...]
+    threshold: Duration
+    sources: tuple[str, ...] | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TrafficLatencySLI:
+        _check_operations(self.operations)
+        _positive(self.threshold, "threshold")
+        _check_sources(self.sources)
+        return self
+
+    @property
+    def probe_name(self) -> None:
+        """Traffic is not a probe."""
+        return None
+
+
+TrafficSLI = TrafficSuccessSLI | TrafficLatencySLI
+
 SLI = Annotated[
-    ProbeSuccessSLI | ProbeLatencySLI | ReplicationLagSLI | AuthSuccessSLI,
+    ProbeSuccessSLI | ProbeLatencySLI | ReplicationLagSLI | AuthSuccessSLI
+    | TrafficSuccessSLI | TrafficLatencySLI,
     Field(discriminator="kind"),
 ]
+
+
+def sli_summary(sli: SLI) -> str:
+    """The SLI in a few words, for pages and docs: ``pull probe success``,
+    ``pull probe ≤ 2s``, ``pull_manifest, pull_blob requests served``."""
+    if isinstance(sli, ProbeSuccessSLI | AuthSuccessSLI):
+        return f"{sli.probe_name} probe success"
+    if isinstance(sli, ProbeLatencySLI):
+        return f"{sli.probe} probe ≤ {human_duration(sli.threshold)}"
+    if isinstance(sli, ReplicationLagSLI):
+        return f"replication lag ≤ {human_duration(sli.threshold)}"
+    operations = ", ".join(sli.operations)
+    if isinstance(sli, TrafficSuccessSLI):
+        return f"{operations} requests served"
+    return f"{operations} requests ≤ {human_duration(sli.threshold)}"
 
 
 def _label_value(value: Any) -> Any:
@@ -168,7 +273,8 @@ class SLOSpec(_Strict):
         objective: the target in percent, e.g. ``99.9``.
         period: the compliance period, whole days (default ``30d``; ``28d`` works).
         regions: the regions the SLO applies to (default: every region that runs the
-            SLI's probe, or every region for replication lag).
+            SLI's probe; for replication lag every mirror; for traffic every region
+            with an ingest source to count).
         labels: metadata such as ``team`` or ``tier``, on the info metric and alerts.
     """
 
@@ -343,65 +449,105 @@ class AlertingConfig(_Strict):
         return self
 
 
-def slo_regions(
-    slo: SLOSpec, region_probes: Mapping[str, Sequence[str]], mirrors: Collection[str]
-) -> tuple[str, ...]:
-    """The regions an SLO applies to, in configuration order.
+@dataclass(frozen=True)
+class SLOTopology:
+    """What SLOs apply to: the configured regions, the probes each runs, the mirrors,
+    and the ingest sources that read each region's traffic.
 
-    Args:
-        slo: the SLO.
+    Attributes:
         region_probes: every configured region → the probes it runs.
         mirrors: the regions that replicate from another (``replicates_from``).
-
-    Returns:
-        ``slo.regions`` when given; otherwise every region running the SLI's probe,
-        or, for replication lag, every mirror.
+        log_sources: ingest log source name → its region.
+        event_sources: notification endpoint name → its region.
     """
-    if slo.regions is not None:
-        return slo.regions
-    probe = slo.sli.probe_name
-    if probe is None:
-        return tuple(name for name in region_probes if name in mirrors)
-    return tuple(name for name, probes in region_probes.items() if probe in probes)
 
+    region_probes: Mapping[str, Sequence[str]]
+    mirrors: Collection[str] = ()
+    log_sources: Mapping[str, str] = field(default_factory=dict)
+    event_sources: Mapping[str, str] = field(default_factory=dict)
 
-def check_slos(
-    slos: Sequence[SLOSpec],
-    region_probes: Mapping[str, Sequence[str]],
-    mirrors: Collection[str],
-) -> None:
-    """Check the SLOs against the configured regions.
+    def sources(self, slo: SLOSpec, region: str) -> tuple[str, ...]:
+        """The ingest sources a traffic SLO counts in ``region`` (``()`` for other SLIs):
+        its ``sources`` of that region, else the region's log sources."""
+        sli = slo.sli
+        if not isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+            return ()
+        if sli.sources is None:
+            return tuple(name for name, r in self.log_sources.items() if r == region)
+        everything = {**self.log_sources, **self.event_sources}
+        return tuple(name for name in sli.sources if everything.get(name) == region)
 
-    Args:
-        slos: the ``slos`` section.
-        region_probes: every configured region → the probes it runs.
-        mirrors: the regions that replicate from another (``replicates_from``).
+    def regions(self, slo: SLOSpec) -> tuple[str, ...]:
+        """The regions an SLO applies to, in configuration order: ``slo.regions`` when
+        given; otherwise every region running the SLI's probe, every mirror (replication
+        lag), or every region with a source to count (traffic)."""
+        if slo.regions is not None:
+            return slo.regions
+        sli = slo.sli
+        if isinstance(sli, ReplicationLagSLI):
+            return tuple(name for name in self.region_probes if name in self.mirrors)
+        if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+            return tuple(name for name in self.region_probes if self.sources(slo, name))
+        probe = sli.probe_name
+        return tuple(name for name, probes in self.region_probes.items() if probe in probes)
 
-    Raises:
-        ValueError: naming the key (``slos[1].regions``) that is wrong.
-    """
-    seen: set[str] = set()
-    for index, slo in enumerate(slos):
-        key = f"slos[{index}]"
-        if slo.name in seen:
-            raise ValueError(f"{key}.name: the name {slo.name!r} is used twice")
-        seen.add(slo.name)
-        probe = slo.sli.probe_name
-        for region in slo.regions or ():
-            if region not in region_probes:
-                raise ValueError(f"{key}.regions: no region named {region!r}")
-            if probe is not None and probe not in region_probes[region]:
-                raise ValueError(
-                    f"{key}.regions: region {region!r} does not run the {probe} probe"
-                )
-            if probe is None and region not in mirrors:
+    def _check_region(self, slo: SLOSpec, region: str, key: str) -> None:
+        sli = slo.sli
+        if region not in self.region_probes:
+            raise ValueError(f"{key}.regions: no region named {region!r}")
+        if isinstance(sli, ReplicationLagSLI):
+            if region not in self.mirrors:
                 raise ValueError(
                     f"{key}.regions: region {region!r} has no replicates_from, so no "
                     "replication lag"
                 )
-        if region_probes and not slo_regions(slo, region_probes, mirrors):
-            what = f"runs the {probe} probe" if probe else "replicates from another region"
-            raise ValueError(f"{key}: no configured region {what}")
+        elif isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+            if not self.sources(slo, region):
+                raise ValueError(
+                    f"{key}.regions: region {region!r} has no ingest source to count"
+                    + (" among sli.sources" if sli.sources is not None else "")
+                )
+        elif sli.probe_name not in self.region_probes[region]:
+            raise ValueError(
+                f"{key}.regions: region {region!r} does not run the {sli.probe_name} probe"
+            )
+
+    def check(self, slos: Sequence[SLOSpec]) -> None:
+        """Check the SLOs against the configuration.
+
+        Raises:
+            ValueError: naming the key (``slos[1].regions``) that is wrong.
+        """
+        seen: set[str] = set()
+        everything = {**self.log_sources, **self.event_sources}
+        for index, slo in enumerate(slos):
+            key = f"slos[{index}]"
+            if slo.name in seen:
+                raise ValueError(f"{key}.name: the name {slo.name!r} is used twice")
+            seen.add(slo.name)
+            sli = slo.sli
+            if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+                for name in sli.sources or ():
+                    if name not in everything:
+                        raise ValueError(
+                            f"{key}.sli.sources: no ingest log or notification source "
+                            f"named {name!r}"
+                        )
+            for region in slo.regions or ():
+                self._check_region(slo, region, key)
+            if self.region_probes and not self.regions(slo):
+                if isinstance(sli, ReplicationLagSLI):
+                    what = "replicates from another region"
+                elif isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+                    what = "has an ingest source to count (ingest.logs)"
+                else:
+                    what = f"runs the {sli.probe_name} probe"
+                raise ValueError(f"{key}: no configured region {what}")
+
+
+def check_slos(slos: Sequence[SLOSpec], topology: SLOTopology) -> None:
+    """Check the SLOs against the configuration (see :meth:`SLOTopology.check`)."""
+    topology.check(slos)
 
 
 def check_alerting(alerting: AlertingConfig, regions: Sequence[str]) -> None:

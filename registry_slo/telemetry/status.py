@@ -19,16 +19,9 @@ from datetime import UTC, datetime
 from html import escape
 
 from registry_slo import __version__
-from registry_slo._units import format_duration
 from registry_slo.observation import Observation
 from registry_slo.sli.evaluation import SLOStatus
-from registry_slo.sli.spec import (
-    AuthSuccessSLI,
-    ProbeLatencySLI,
-    ProbeSuccessSLI,
-    ReplicationLagSLI,
-    SLOSpec,
-)
+from registry_slo.sli.spec import sli_summary
 from registry_slo.sli.windows import DAY, HOUR, MINUTE, window_name
 
 __all__ = [
@@ -38,7 +31,6 @@ __all__ = [
     "format_burn_rate",
     "format_percent",
     "render_status_page",
-    "sli_text",
 ]
 
 BURN_WINDOWS: tuple[int, ...] = (5 * MINUTE, HOUR, 6 * HOUR, DAY, 3 * DAY)
@@ -114,25 +106,6 @@ def format_percent(ratio: float | None) -> str:
 def format_burn_rate(rate: float | None) -> str:
     """``1.5`` → ``1.50x``; ``None`` (no events in the window) → ``-``."""
     return "-" if rate is None else f"{rate:.2f}x"
-
-
-def sli_text(slo: SLOSpec) -> str:
-    """The SLI in a few words: ``pull probe success``, ``pull probe ≤ 2s``."""
-    sli = slo.sli
-    if isinstance(sli, AuthSuccessSLI):
-        return "auth success"
-    if isinstance(sli, ProbeSuccessSLI):
-        return f"{sli.probe} probe success"
-    if isinstance(sli, ProbeLatencySLI):
-        return f"{sli.probe} probe ≤ {_seconds(sli.threshold)}"
-    assert isinstance(sli, ReplicationLagSLI)
-    return f"replication lag ≤ {_seconds(sli.threshold)}"
-
-
-def _seconds(value: float) -> str:
-    if value < 1 or value != int(value):
-        return f"{value:g}s"
-    return format_duration(value)
 
 
 def _ago(when: float | None, now: float) -> str:
@@ -228,7 +201,7 @@ def _slo_rows(statuses: Sequence[SLOStatus], now: float) -> str:
             f'<td data-field="slo">{escape(slo.name)}'
             + (f'<div class="detail">{escape(slo.description)}</div>' if slo.description else "")
             + "</td>",
-            f'<td data-field="sli">{escape(sli_text(slo))}</td>',
+            f'<td data-field="sli">{escape(sli_summary(slo.sli))}</td>',
             f'<td class="num" data-field="objective" data-value="{_num(slo.objective)}">'
             f"{slo.objective:g}% / {escape(window_name(slo.period_seconds))}</td>",
             f'<td class="num" data-field="budget" data-value="{_num(budget)}">'

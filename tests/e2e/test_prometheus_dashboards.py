@@ -3,7 +3,7 @@
 Real registries (Debian's docker-registry): ``us-east`` (primary), ``eu-west`` (a
 mirror kept in sync by ``skopeo sync`` every second) and ``ap-south-cache`` (a
 pull-through cache of us-east), a client pushing and pulling images (and asking for a
-missing one) on us-east, ``registry-slo serve`` probing all three every 2 s, sending
+missing one) on us-east and eu-west, ``registry-slo serve`` probing all three every 2 s, sending
 traces to an OTLP receiver and reading both registries' logs, and a real Prometheus
 scraping it every second with the rules ``registry-slo generate`` writes for the same
 SLOs as ``examples/regions.yaml``.
@@ -226,9 +226,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         sync = SkopeoSyncLoop(us, eu, "registry-slo/probe", settings.replication.tag, 1.0)
         sync.start()
         stack.callback(sync.stop)
-        traffic = ClientTraffic(us)
-        traffic.start()
-        stack.callback(traffic.stop)
+        # Users on both regions whose logs are read: the traffic SLOs of the example
+        # apply to us-east and eu-west.
+        for registry in (us, eu):
+            traffic = ClientTraffic(registry)
+            traffic.start()
+            stack.callback(traffic.stop)
 
         out = tmp / "alerts"
         generate(settings, out)

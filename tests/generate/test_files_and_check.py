@@ -36,14 +36,18 @@ EXPECTED_FILES = [
     "alertmanager/alertmanager.yml",
     "rules/registry.yml",
     "rules/slo-auth-success.yml",
+    "rules/slo-manifest-pull-latency.yml",
     "rules/slo-pull-availability.yml",
     "rules/slo-pull-latency.yml",
+    "rules/slo-pull-traffic-availability.yml",
     "rules/slo-push-availability.yml",
     "rules/slo-replication-freshness.yml",
     "tests/registry.test.yml",
     "tests/slo-auth-success.test.yml",
+    "tests/slo-manifest-pull-latency.test.yml",
     "tests/slo-pull-availability.test.yml",
     "tests/slo-pull-latency.test.yml",
+    "tests/slo-pull-traffic-availability.test.yml",
     "tests/slo-push-availability.test.yml",
     "tests/slo-replication-freshness.test.yml",
 ]
@@ -127,7 +131,7 @@ def test_cli_generate_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert main([*args, "--check"]) == 1
     err = capsys.readouterr().err
     assert "1 difference(s)" in err
-    assert "README.md: differs at line 19 (1 line(s)): committed 'edited', generated " \
+    assert "README.md: differs at line 21 (1 line(s)): committed 'edited', generated " \
         "'(nothing)'" in err
     assert f"run: registry-slo generate --config {EXAMPLE} --out {out}" in err
 

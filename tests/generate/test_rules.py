@@ -22,7 +22,8 @@ SLOTH_NAMES = [
 ]
 
 
-def settings(slos: list[dict[str, Any]], **alerting: Any) -> Settings:
+def settings(slos: list[dict[str, Any]], ingest: dict[str, Any] | None = None,
+             **alerting: Any) -> Settings:
     return Settings(
         regions=[
             {"name": "us-east", "url": "http://127.0.0.1:5001"},
@@ -30,6 +31,7 @@ def settings(slos: list[dict[str, Any]], **alerting: Any) -> Settings:
         ],
         slos=slos,
         alerting=alerting,
+        ingest=ingest or {},
     )
 
 
@@ -183,3 +185,72 @@ def test_numbers_render_without_float_noise() -> None:
     assert num(1e-05) == "0.00001"
     assert num(30.0) == "30"
     assert num(DAY) == "86400"
+
+
+# -- traffic SLIs ----------------------------------------------------------------------
+
+INGEST = {"logs": [
+    {"name": "east-log", "region": "us-east", "format": "distribution",
+     "paths": ["/var/log/east.log"]},
+    {"name": "east-access", "region": "us-east", "format": "distribution-access",
+     "paths": ["/var/log/east-access.log"]},
+]}
+TRAFFIC = {"name": "pulls", "objective": 99.9,
+           "sli": {"kind": "traffic_success", "operations": ["pull_manifest", "pull_blob"]}}
+TRAFFIC_LATENCY = {"name": "fast-manifests", "objective": 99,
+                   "sli": {"kind": "traffic_latency", "operations": ["pull_manifest"],
+                           "threshold": "500ms"}}
+
+
+def traffic_target(slo: dict[str, Any]) -> SLOTarget:
+    (found,) = slo_targets(settings([slo], INGEST))
+    return found
+
+
+def test_traffic_success_reads_the_ingest_series_of_its_sources() -> None:
+    t = traffic_target(TRAFFIC)
+    assert (t.region, t.sources) == ("us-east", ("east-log", "east-access"))
+    sel = ('region="us-east",source=~"east-log|east-access",'
+           'operation=~"pull_manifest|pull_blob"')
+    requests = f"sum(rate(registry_slo_registry_requests_total{{{sel}}}[1h]))"
+    assert error_ratio_expr(t, HOUR) == (
+        "(\n"
+        f'  sum(rate(registry_slo_registry_request_failures_total{{{sel},'
+        'reason=~"server_error|rate_limited"}[1h]))\n'
+        "  or\n"
+        f"  0 * {requests}\n"
+        ")\n/\n"
+        f"({requests} > 0)\n"
+    )
+    info = recording_rules(t, "full")[-1]["labels"]
+    assert info["sli_kind"] == "traffic_success"
+    assert info["sli_operations"] == "pull_manifest,pull_blob"
+    assert info["sli_sources"] == "east-log,east-access"
+    assert info["sli_errors"] == "server_error,rate_limited"
+
+
+def test_traffic_latency_reads_the_registry_duration_histogram() -> None:
+    t = traffic_target(TRAFFIC_LATENCY)
+    assert latency_bucket(t) == "0.5"
+    expr = error_ratio_expr(t, 5 * MINUTE)
+    assert ('registry_slo_registry_request_duration_seconds_bucket{region="us-east",'
+            'source=~"east-log|east-access",operation="pull_manifest",le="0.5"}[5m]') in expr
+    assert "registry_slo_registry_request_duration_seconds_count{" in expr
+    assert recording_rules(t, "full")[-1]["labels"]["sli_threshold"] == "500ms"
+
+
+def test_traffic_latency_threshold_must_be_a_bucket() -> None:
+    slo = {**TRAFFIC_LATENCY, "sli": {**TRAFFIC_LATENCY["sli"], "threshold": "300ms"}}
+    with pytest.raises(GenerationError,
+                       match="300ms is not a bucket boundary of "
+                             "registry_slo_registry_request_duration_seconds"):
+        latency_bucket(traffic_target(slo))
+
+
+def test_traffic_slo_absent_alert_watches_its_sources() -> None:
+    from registry_slo.generate.alerts import absent_alert
+
+    alert = absent_alert(traffic_target(TRAFFIC), settings([TRAFFIC], INGEST).alerting)
+    assert alert["expr"] == (
+        'absent(registry_slo_ingest_lines_total{source=~"east-log|east-access"})')
+    assert "east-log, east-access" in alert["annotations"]["description"]

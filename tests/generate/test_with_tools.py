@@ -90,7 +90,8 @@ def test_promtool_test_rules_on_the_committed_tests(promtool: str) -> None:
     assert set(results) == {
         "registry.test.yml", "slo-auth-success.test.yml", "slo-pull-availability.test.yml",
         "slo-pull-latency.test.yml", "slo-push-availability.test.yml",
-        "slo-replication-freshness.test.yml",
+        "slo-replication-freshness.test.yml", "slo-pull-traffic-availability.test.yml",
+        "slo-manifest-pull-latency.test.yml",
     }
     assert_all_pass(results)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from registry_slo.observation import Observation
+from registry_slo.oci import Reason
 from registry_slo.sli.engine import SLIEngine, Target, engine_targets
 from registry_slo.sli.windows import (
     DAY,
@@ -169,3 +171,74 @@ async def test_run_samples_flushes_and_closes(tmp_path: Path) -> None:
     reopened.open()
     assert status_of(reopened, "freshness", "west").period.total == samples
     reopened.close()
+
+
+# -- traffic SLIs: requests read by the ingest sources ---------------------------------
+
+TRAFFIC = {
+    "ingest": {"logs": [
+        {"name": "east-log", "region": "east", "format": "distribution",
+         "paths": ["/var/log/east.log"]},
+        {"name": "west-log", "region": "west", "format": "distribution",
+         "paths": ["/var/log/west.log"]},
+    ]},
+    "slos": [
+        {"name": "pull-traffic", "objective": 99.9,
+         "sli": {"kind": "traffic_success", "operations": ["pull_manifest", "pull_blob"]}},
+        {"name": "manifest-latency", "objective": 99,
+         "sli": {"kind": "traffic_latency", "operations": ["pull_manifest"],
+                 "threshold": "500ms"}},
+    ],
+}
+
+
+def request(region: str, operation: str, source: str, reason: Reason | None = None,
+            duration: float = 0.1, timed: bool = True) -> Observation:
+    return Observation(region=region, operation=operation, source=source,
+                       success=reason is None, reason=reason, duration_seconds=duration,
+                       time=T0, timed=timed)
+
+
+def test_traffic_success_counts_the_registrys_failures_only() -> None:
+    clock = Clock()
+    engine = SLIEngine(engine_targets(settings(**TRAFFIC)), clock=clock)
+    for reason in (None, None, Reason.SERVER_ERROR, Reason.RATE_LIMITED,
+                   Reason.NOT_FOUND, Reason.AUTH, Reason.DENIED):
+        engine.observe(request("east", "pull_blob", "east-log", reason))
+    engine.observe(request("east", "pull_manifest", "east-log"))
+    # Not this SLI's: another operation, the probe's own pulls, another region's source.
+    engine.observe(request("east", "push_manifest", "east-log", Reason.SERVER_ERROR))
+    engine.observe(probe("east", "pull", success=False))
+    engine.observe(request("west", "pull_blob", "west-log", Reason.SERVER_ERROR))
+    east = status_of(engine, "pull-traffic", "east").period
+    assert (east.bad, east.total) == (2, 8)
+    west = status_of(engine, "pull-traffic", "west").period
+    assert (west.bad, west.total) == (1, 1)
+    # A failure the source gives no reason for is counted by ingest as "protocol".
+    engine.observe(Observation(region="east", operation="pull_blob", source="east-log",
+                               success=False, reason=None, duration_seconds=0.1, time=T0))
+    east = status_of(engine, "pull-traffic", "east").period
+    assert (east.bad, east.total) == (2, 9)
+
+
+def test_traffic_latency_counts_timed_requests() -> None:
+    clock = Clock()
+    engine = SLIEngine(engine_targets(settings(**TRAFFIC)), clock=clock)
+    for duration in (0.1, 0.5, 0.51, 3.0):
+        engine.observe(request("east", "pull_manifest", "east-log", duration=duration))
+    engine.observe(request("east", "pull_manifest", "east-log", duration=0, timed=False))
+    engine.observe(request("east", "pull_blob", "east-log", duration=9.0))
+    period = status_of(engine, "manifest-latency", "east").period
+    assert (period.bad, period.total) == (2, 4)
+
+
+def test_traffic_sli_with_reasons_and_sources_of_its_own() -> None:
+    slos = [{"name": "strict", "objective": 99,
+             "sli": {"kind": "traffic_success", "operations": ["push_blob"],
+                     "errors": ["server_error", "digest_mismatch"], "sources": ["west-log"]}}]
+    engine = SLIEngine(engine_targets(settings(**{**TRAFFIC, "slos": slos})), clock=Clock())
+    assert [(t.region, t.sources) for t in engine.targets] == [("west", ("west-log",))]
+    for reason in (Reason.DIGEST_MISMATCH, Reason.RATE_LIMITED, None):
+        engine.observe(request("west", "push_blob", "west-log", reason))
+    period = status_of(engine, "strict", "west").period
+    assert (period.bad, period.total) == (1, 3)

@@ -6,6 +6,10 @@ it every second and evaluates the rules ``registry-slo generate`` writes for the
 SLOs, every second. The proxy answers 503 for 20 s in the middle, so the error ratio
 climbs and falls.
 
+The same for a traffic SLI: the exporter reads the registry's own log, where a client
+pulls a manifest ten times a second, and asks for missing tags (404) during those 20 s;
+the SLO ``missing-manifests`` counts ``not_found`` against it.
+
 Shortened intervals, as the issue allows: probes every 1 s (example: 30 s), scrapes and
 rule evaluations every 1 s (the generated promtool tests assume 30 s and 1 m). The rules
 are the generated ones, unchanged. The whole run stays under 5 minutes, so every event
@@ -24,6 +28,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +38,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from harness import FaultMode, require_binary
+from harness import FaultMode, push_image, require_binary
 
 from registry_slo.config import load_config
 from registry_slo.devenv import LocalRegistry, free_port
@@ -44,6 +49,44 @@ SCRAPE = 1.0
 OBJECTIVE = 99.0
 BUDGET = 0.01
 PHASES = ((FaultMode.PASSTHROUGH, 20.0), (FaultMode.STATUS, 20.0), (FaultMode.PASSTHROUGH, 12.0))
+TARGETS = (("pull-availability", "flaky"), ("pull-availability", "steady"),
+           ("auth-success", "flaky"), ("auth-success", "steady"),
+           ("missing-manifests", "steady"))
+OUTAGES = {("pull-availability", "flaky"), ("auth-success", "flaky"),
+           ("missing-manifests", "steady")}
+"""The targets whose error ratio climbs in the middle phase."""
+FIRST_SERIES = {
+    "pull-availability": 'registry_slo_probe_requests_total{{region="{region}",probe="pull"}}',
+    "auth-success": 'registry_slo_probe_requests_total{{region="{region}",probe="auth"}}',
+    "missing-manifests": 'registry_slo_registry_requests_total{{region="{region}",'
+                         'source="steady-log",operation="pull_manifest",code="200"}}',
+}
+
+
+class ManifestPulls:
+    """A client pulling a manifest ten times a second; a missing one while ``missing``."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.missing = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="manifest-pulls", daemon=True)
+
+    def _run(self) -> None:
+        accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+        with httpx.Client(trust_env=False, timeout=5) as client:
+            push_image(client, self.url, "team/app", "v1")
+            while not self._stop.wait(0.1):
+                tag = "missing" if self.missing.is_set() else "v1"
+                client.get(f"{self.url}/v2/team/app/manifests/{tag}", headers=accept)
+
+    def __enter__(self) -> ManifestPulls:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
 
 
 @dataclass(frozen=True)
@@ -89,7 +132,16 @@ def stack(tmp_path: Path, registry: LocalRegistry, fault_proxy: Any) -> Iterator
              "objective": OBJECTIVE},
             {"name": "auth-success", "sli": {"kind": "auth_success"},
              "objective": OBJECTIVE},
+            {"name": "missing-manifests", "objective": OBJECTIVE,
+             "sli": {"kind": "traffic_success", "operations": ["pull_manifest"],
+                     "errors": ["not_found"]}},
         ],
+        "ingest": {
+            "checkpoint_dir": str(tmp_path / "checkpoints"),
+            "poll_interval": "200ms",
+            "logs": [{"name": "steady-log", "region": "steady", "format": "distribution",
+                      "paths": [str(registry.log_path)], "read_from": "end"}],
+        },
     }
     path = tmp_path / "regions.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -109,7 +161,8 @@ def stack(tmp_path: Path, registry: LocalRegistry, fault_proxy: Any) -> Iterator
                 stderr=stderr, stdout=subprocess.DEVNULL)
         try:
             prometheus.wait_for_targets(timeout=30)
-            yield proxy, f"http://127.0.0.1:{port}", prometheus, log
+            with ManifestPulls(registry.url) as pulls:
+                yield proxy, pulls, f"http://127.0.0.1:{port}", prometheus, log
         finally:
             proc.terminate()
             proc.wait(timeout=15)
@@ -142,31 +195,29 @@ def candidates(readings: list[Reading], first: float, end: float,
 
 
 def test_exporter_and_prometheus_agree_on_burn_rates(stack: Any) -> None:
-    proxy, base, prometheus, log = stack
+    proxy, pulls, base, prometheus, log = stack
     readings: dict[tuple[str, str], list[Reading]] = {}
     with httpx.Client(timeout=5) as client:
         for mode, seconds in PHASES:
             if mode is FaultMode.STATUS:
                 proxy.set_mode(mode, status=503)
+                pulls.missing.set()
             else:
                 proxy.set_mode(mode)
+                pulls.missing.clear()
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 api = client.get(f"{base}/api/v1/slo").json()
-                for slo in ("pull-availability", "auth-success"):
-                    for region in ("flaky", "steady"):
-                        readings.setdefault((slo, region), []).append(
-                            readings_of(api, slo, region))
+                for slo, region in TARGETS:
+                    readings.setdefault((slo, region), []).append(
+                        readings_of(api, slo, region))
                 time.sleep(0.25)
     time.sleep(2 * SCRAPE)  # the last evaluations
     assert log.exists()
 
     checked = 0
     for (slo, region), mine in readings.items():
-        probe = "pull" if slo == "pull-availability" else "auth"
-        first = raw_samples(
-            prometheus, f'registry_slo_probe_requests_total{{region="{region}",probe="{probe}"}}'
-        )[0][0]
+        first = raw_samples(prometheus, FIRST_SERIES[slo].format(region=region))[0][0]
         sloth_id = f"{region}-{slo}"
         for record, period in (("slo:current_burn_rate:ratio", False),
                                ("slo:period_burn_rate:ratio", True)):
@@ -189,12 +240,12 @@ def test_exporter_and_prometheus_agree_on_burn_rates(stack: Any) -> None:
                 seen.append(ratio)
                 checked += 1
             assert len(seen) >= 30, (record, sloth_id, len(seen))
-            if region == "flaky":  # the outage was seen, and the recovery
+            if (slo, region) in OUTAGES:  # the outage was seen, and the recovery
                 assert max(seen) > 0.2, (record, sloth_id, max(seen))
                 assert seen[-1] < max(seen)
             else:
                 assert max(seen) == 0, (record, sloth_id)
-    assert checked >= 200
+    assert checked >= 250
     # Prometheus also scraped the exporter's own gauges.
     gauges = prometheus.query(
         'registry_slo_slo_burn_rate{window="5m",slo="pull-availability",region="flaky"}')

@@ -10,7 +10,7 @@ import yaml
 
 import registry_slo.sli as sli
 from registry_slo.config import ConfigError, ProbeKind, Settings, load_config
-from registry_slo.sli.spec import SLIProbe, slo_regions
+from registry_slo.sli.spec import SLIProbe, SLOTopology
 from registry_slo.sli.windows import DAY
 
 REGIONS: list[dict[str, Any]] = [
@@ -66,15 +66,16 @@ def test_every_kind(tmp_path: Path) -> None:
     assert auth.sli.probe_name == "auth"
     probes = {r.name: r.probes for r in settings.regions}
     mirrors = ["eu-west"]
-    assert slo_regions(pull, probes, mirrors) == ("us-east", "eu-west")
-    assert slo_regions(lag, probes, mirrors) == ("eu-west",)
+    topology = SLOTopology(probes, mirrors)
+    assert topology.regions(pull) == ("us-east", "eu-west")
+    assert topology.regions(lag) == ("eu-west",)
 
 
 def test_default_regions_are_those_running_the_probe(tmp_path: Path) -> None:
     push = {"name": "push", "sli": {"kind": "probe_success", "probe": "push"}, "objective": 99}
     settings = load(tmp_path, [push])
     probes = {r.name: r.probes for r in settings.regions}
-    assert slo_regions(settings.slos[0], probes, []) == ("us-east",)
+    assert SLOTopology(probes).regions(settings.slos[0]) == ("us-east",)
 
 
 @pytest.mark.parametrize(
@@ -224,8 +225,76 @@ def test_public_api() -> None:
         "BurnRateTier", "MaintenanceWindow", "ProbeLatencySLI", "ProbeSuccessSLI",
         "Receiver", "ReplicationLagSLI", "SLIKind", "SLOSpec", "budget_consumed",
         "budget_remaining", "burn_factor", "burn_rate", "error_budget", "error_ratio",
-        "objective_ratio", "slo_regions", "slo_windows", "tier_firing",
-        "time_to_exhaustion",
+        "objective_ratio", "SLOTopology", "slo_windows", "tier_firing",
+        "time_to_exhaustion", "TrafficLatencySLI", "TrafficSuccessSLI", "sli_summary",
     ])
     for name in sli.__all__:
         assert hasattr(sli, name)
+
+
+# -- traffic SLIs (from what the ingest sources read) --------------------------------
+
+LOGS: dict[str, Any] = {"logs": [
+    {"name": "east-log", "region": "us-east", "format": "distribution",
+     "paths": ["/var/log/east.log"]},
+    {"name": "east-access", "region": "us-east", "format": "distribution-access",
+     "paths": ["/var/log/east-access.log"]},
+], "notifications": {"endpoints": [
+    {"name": "west-events", "region": "eu-west", "format": "distribution"},
+]}}
+TRAFFIC_SLO: dict[str, Any] = {
+    "name": "pull-traffic", "objective": 99.9,
+    "sli": {"kind": "traffic_success", "operations": ["pull_manifest", "pull_blob"]},
+}
+
+
+def test_traffic_slis_default_to_the_regions_log_sources(tmp_path: Path) -> None:
+    latency = {"name": "manifest-latency", "objective": 99,
+               "sli": {"kind": "traffic_latency", "operations": ["pull_manifest"],
+                       "threshold": "500ms"}}
+    settings = load(tmp_path, [TRAFFIC_SLO, latency], ingest=LOGS)
+    traffic, fast = settings.slos
+    assert traffic.sli.kind == "traffic_success"
+    assert traffic.sli.errors == ("server_error", "rate_limited")
+    assert fast.sli.threshold == 0.5
+    topology = settings.slo_topology()
+    # eu-west only has a notification endpoint: not a default source (it sees no failures).
+    assert topology.regions(traffic) == ("us-east",)
+    assert topology.sources(traffic, "us-east") == ("east-log", "east-access")
+    assert sli.sli_summary(traffic.sli) == "pull_manifest, pull_blob requests served"
+    assert sli.sli_summary(fast.sli) == "pull_manifest requests ≤ 500ms"
+
+
+def test_traffic_sli_with_named_sources(tmp_path: Path) -> None:
+    slo = {**TRAFFIC_SLO, "sli": {**TRAFFIC_SLO["sli"], "sources": ["west-events", "east-log"],
+                                  "errors": ["server_error"]}}
+    settings = load(tmp_path, [slo], ingest=LOGS)
+    topology = settings.slo_topology()
+    (spec,) = settings.slos
+    assert topology.regions(spec) == ("us-east", "eu-west")
+    assert topology.sources(spec, "eu-west") == ("west-events",)
+    assert topology.sources(spec, "us-east") == ("east-log",)
+
+
+@pytest.mark.parametrize(("sli_update", "ingest", "expected"), [
+    ({}, {}, "slos[0]: no configured region has an ingest source to count (ingest.logs)"),
+    ({"operations": []}, LOGS, "slos[0].sli: operations: give at least one operation"),
+    ({"operations": ["pull"]}, LOGS, "unknown operation(s) 'pull' (known: auth, catalog"),
+    ({"operations": ["pull_blob", "pull_blob"]}, LOGS, "lists an operation twice"),
+    ({"errors": ["teapot"]}, LOGS, "slos[0].sli.errors[0]"),
+    ({"errors": []}, LOGS, "errors: give each failure reason once"),
+    ({"sources": ["nope"]}, LOGS,
+     "slos[0].sli.sources: no ingest log or notification source named 'nope'"),
+])
+def test_traffic_sli_errors_name_the_key(
+    tmp_path: Path, sli_update: dict[str, Any], ingest: dict[str, Any], expected: str
+) -> None:
+    slo = {**TRAFFIC_SLO, "sli": {**TRAFFIC_SLO["sli"], **sli_update}}
+    message = error_of(tmp_path, [slo], ingest=ingest)
+    assert expected.replace("Value error, ", "") in message, message
+
+
+def test_traffic_slo_in_a_region_without_sources(tmp_path: Path) -> None:
+    slo = {**TRAFFIC_SLO, "regions": ["eu-west"]}
+    message = error_of(tmp_path, [slo], ingest=LOGS)
+    assert "slos[0].regions: region 'eu-west' has no ingest source to count" in message

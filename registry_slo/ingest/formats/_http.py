@@ -8,7 +8,7 @@ import re
 from datetime import datetime
 
 from registry_slo.ingest.formats._base import Rejected
-from registry_slo.ingest.operations import OPERATIONS
+from registry_slo.observation import OPERATIONS
 from registry_slo.oci import USER_AGENT, Reason, reason_for_status
 
 __all__ = [

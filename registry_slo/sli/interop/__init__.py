@@ -80,7 +80,8 @@ def slos_yaml(result: ImportResult) -> str:
     if result.notes:
         lines.append("# Dropped or changed:")
         lines += [f"#   {line}" for line in result.notes]
-    lines.append("# Regions named here must exist in the configuration's regions:.")
+    lines.append("# Regions (and traffic SLIs' sources) named here must exist in the "
+                 "configuration.")
     body = yaml.safe_dump({"slos": result.slos}, sort_keys=False, allow_unicode=True)
     return "\n".join(lines) + "\n" + body
 

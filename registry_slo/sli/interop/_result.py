@@ -33,7 +33,8 @@ class ImportResult:
 
     def add(self, where: str, slo: dict[str, Any], notes: list[str]) -> None:
         """Add a mapped SLO (validated as the configuration would), merging it with an
-        equal one that differs only in its regions."""
+        equal one that differs only in its regions (and, for traffic SLIs, in the
+        ingest sources of those regions: their union is kept)."""
         try:
             SLOSpec(**slo)
         except ValidationError as exc:
@@ -47,17 +48,12 @@ class ImportResult:
         for existing in self.slos:
             if existing == slo:
                 return  # the same SLO twice
-            same = {k: v for k, v in existing.items() if k != "regions"} == {
-                k: v for k, v in slo.items() if k != "regions"
-            }
-            if same and existing.get("regions") and slo.get("regions"):
-                merged = list(dict.fromkeys([*existing["regions"], *slo["regions"]]))
-                existing["regions"] = merged
+            if _merge(existing, slo):
                 return
             if existing["name"] == slo["name"]:
                 self.skipped.append(
                     f"{where}: another SLO named {slo['name']!r} was imported already and "
-                    "differs in more than its regions"
+                    "differs in more than its regions (and traffic sources)"
                 )
                 return
         self.slos.append(slo)
@@ -66,6 +62,25 @@ class ImportResult:
     def complete(self) -> bool:
         """True when everything mapped without dropping anything."""
         return not self.notes and not self.skipped
+
+
+def _merge(existing: dict[str, Any], slo: dict[str, Any]) -> bool:
+    """Merge ``slo`` into ``existing`` when they differ only in regions and sources."""
+    def rest(entry: dict[str, Any]) -> dict[str, Any]:
+        sli = {k: v for k, v in entry["sli"].items() if k != "sources"}
+        return {**{k: v for k, v in entry.items() if k != "regions"}, "sli": sli}
+
+    if not existing.get("regions") or not slo.get("regions") or rest(existing) != rest(slo):
+        return False
+    sources, more = existing["sli"].get("sources"), slo["sli"].get("sources")
+    if sources != more:
+        # A source reads one region: the union keeps what each region counts, unless
+        # the SLO came twice for a region with different sources, or once without any.
+        if sources is None or more is None or set(existing["regions"]) & set(slo["regions"]):
+            return False
+        existing["sli"] = {**existing["sli"], "sources": list(dict.fromkeys([*sources, *more]))}
+    existing["regions"] = list(dict.fromkeys([*existing["regions"], *slo["regions"]]))
+    return True
 
 
 def slo_name(name: str, notes: list[str]) -> str:

@@ -9,7 +9,17 @@ region, an ``SLO`` with its indicator inline, reading the exporter's Prometheus 
 - probe latency: ``ratioMetric`` with ``good`` = the ``registry_slo_probe_duration_seconds``
   bucket at the threshold and ``total`` = its count;
 - replication lag: ``thresholdMetric`` on ``max(registry_slo_replication_lag_seconds)``
-  with the objective ``op: lte`` and the threshold as ``value``.
+  with the objective ``op: lte`` and the threshold as ``value``;
+- traffic success: ``ratioMetric`` with ``bad`` =
+  ``registry_slo_registry_request_failures_total`` of the SLI's ``errors`` (``reason``)
+  and ``total`` = ``registry_slo_registry_requests_total``, both of the region, the
+  ingest sources the SLO counts there (``source``) and the SLI's ``operations``;
+- traffic latency: ``ratioMetric`` with ``good`` = the
+  ``registry_slo_registry_request_duration_seconds`` bucket at the threshold and
+  ``total`` = its count, selected as for traffic success.
+
+The queries select the same series, with the same matchers, as the generated recording
+rules (:func:`registry_slo.generate.rules.error_ratio_expr`).
 
 Every ``SLO`` has ``budgetingMethod: Occurrences``, a rolling ``timeWindow`` of the
 period, and the annotations ``registry-slo/slo`` and ``registry-slo/region`` so that
@@ -17,7 +27,9 @@ importing the export gives back the configuration.
 
 Import maps an ``SLO`` document onto the exporter's SLI kinds when its queries read the
 exporter's series (see :mod:`registry_slo.sli.interop._queries`); indicators may be inline
-or ``indicatorRef`` to an ``SLI`` document of the same input. What does not map is
+or ``indicatorRef`` to an ``SLI`` document of the same input. The documents of one SLO
+in several regions merge back into one SLO with those regions; a traffic SLO keeps the
+ingest sources its queries select, the union over its regions. What does not map is
 reported, never guessed.
 """
 
@@ -33,12 +45,17 @@ from registry_slo.generate._model import (
     DURATION_COUNT,
     PROBE_FAILURES,
     PROBE_REQUESTS,
+    REGISTRY_DURATION_BUCKET,
+    REGISTRY_DURATION_COUNT,
+    REGISTRY_FAILURES,
+    REGISTRY_REQUESTS,
     REPLICATION_LAG,
     SLOTarget,
     num,
+    selector,
     slo_targets,
 )
-from registry_slo.generate.rules import latency_bucket
+from registry_slo.generate.rules import latency_bucket, traffic_labels
 from registry_slo.sli.interop._queries import (
     MappingError,
     SLIMatch,
@@ -52,7 +69,12 @@ from registry_slo.sli.interop._result import (
     percent_from_ratio,
     slo_name,
 )
-from registry_slo.sli.spec import ProbeLatencySLI, ReplicationLagSLI
+from registry_slo.sli.spec import (
+    ProbeLatencySLI,
+    ReplicationLagSLI,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
+)
 from registry_slo.sli.windows import DAY, window_name
 
 __all__ = ["API_VERSION", "export_openslo", "import_openslo"]
@@ -78,22 +100,38 @@ def _indicator(target: SLOTarget) -> dict[str, Any]:
     region = target.region
     if isinstance(sli, ReplicationLagSLI):
         spec: dict[str, Any] = {
-            "thresholdMetric": _metric(f'max({REPLICATION_LAG}{{region="{region}"}})')
+            "thresholdMetric": _metric(f"max({REPLICATION_LAG}{selector(region=region)})")
         }
     elif isinstance(sli, ProbeLatencySLI):
-        sel = f'region="{region}",probe="{sli.probe}"'
+        sel = selector(region=region, probe=sli.probe)
+        fast = selector(region=region, probe=sli.probe, le=latency_bucket(target))
         spec = {"ratioMetric": {
             "counter": True,
-            "good": _metric(
-                f'sum({DURATION_BUCKET}{{{sel},le="{latency_bucket(target)}"}})'),
-            "total": _metric(f"sum({DURATION_COUNT}{{{sel}}})"),
+            "good": _metric(f"sum({DURATION_BUCKET}{fast})"),
+            "total": _metric(f"sum({DURATION_COUNT}{sel})"),
+        }}
+    elif isinstance(sli, TrafficLatencySLI):
+        labels = traffic_labels(target)
+        fast = selector(**labels, le=latency_bucket(target))
+        spec = {"ratioMetric": {
+            "counter": True,
+            "good": _metric(f"sum({REGISTRY_DURATION_BUCKET}{fast})"),
+            "total": _metric(f"sum({REGISTRY_DURATION_COUNT}{selector(**labels)})"),
+        }}
+    elif isinstance(sli, TrafficSuccessSLI):
+        labels = traffic_labels(target)
+        bad = selector(**labels, reason=tuple(str(r) for r in sli.errors))
+        spec = {"ratioMetric": {
+            "counter": True,
+            "bad": _metric(f"sum({REGISTRY_FAILURES}{bad})"),
+            "total": _metric(f"sum({REGISTRY_REQUESTS}{selector(**labels)})"),
         }}
     else:
-        sel = f'region="{region}",probe="{sli.probe_name}"'
+        sel = selector(region=region, probe=sli.probe_name)
         spec = {"ratioMetric": {
             "counter": True,
-            "bad": _metric(f"sum({PROBE_FAILURES}{{{sel}}})"),
-            "total": _metric(f"sum({PROBE_REQUESTS}{{{sel}}})"),
+            "bad": _metric(f"sum({PROBE_FAILURES}{sel})"),
+            "total": _metric(f"sum({PROBE_REQUESTS}{sel})"),
         }}
     return {"metadata": {"name": _dns_name(target.slo.name, region, "sli")}, "spec": spec}
 
@@ -115,8 +153,8 @@ def export_openslo(settings: Settings) -> list[dict[str, Any]]:
             "kind": "Service",
             "metadata": {"name": _dns_name(region),
                          "annotations": {ANNOTATION_REGION: region}},
-            "spec": {"description": f"The OCI registry in region {region}, as probed by "
-                                    "registry-slo"},
+            "spec": {"description": f"The OCI registry in region {region}, as measured "
+                                    "by registry-slo"},
         })
     for target in targets:
         slo = target.slo
