@@ -23,6 +23,7 @@ from registry_slo.probes import (
     execute,
 )
 from registry_slo.sli.engine import SLIEngine, engine_targets
+from registry_slo.sli.spec import TrafficSuccessSLI
 from registry_slo.sli.store import StoreError
 from registry_slo.telemetry.metrics import ExporterMetrics
 from registry_slo.telemetry.otel import OpenTelemetry
@@ -85,6 +86,12 @@ class Exporter:
             if state.config.base_url.startswith("https://"):
                 self.metrics.track_certificate(state.name, state.client.certificate_expiry)
         self._clock_warned: set[str] = set()
+        for target in self.engine.targets:
+            sli = target.slo.sli
+            if isinstance(sli, TrafficSuccessSLI):
+                self.metrics.configure_traffic_failures(
+                    target.region, target.sources, sli.operations, map(str, sli.errors)
+                )
         self.ingest = IngestService(settings.ingest, self.metrics, [self.engine.observe])
         self.app = build_app(
             self.metrics, lambda: self.scheduler.ready, self.engine.evaluate, self.status_page

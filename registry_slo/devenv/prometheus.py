@@ -24,25 +24,16 @@ Debian's package defaults to system paths and all interfaces; this class always 
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
-import shutil
-import subprocess
-import tempfile
 import time
-import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Any, Self
+from typing import Any, ClassVar
 
 import httpx
 import yaml
 
-from registry_slo.devenv._process import tail, terminate
-from registry_slo.devenv.registry import free_port
+from registry_slo.devenv._process import LocalProcess, find_binary, free_port
 
 __all__ = [
     "PROMETHEUS_BIN_ENV",
@@ -64,17 +55,6 @@ PROMETHEUS_DEBIAN_PACKAGE = "prometheus"
 """Debian package that ships ``/usr/bin/prometheus`` (and ``promtool``)."""
 
 _DEFAULT_BINARY = Path("/usr/bin/prometheus")
-_START_ATTEMPTS = 5
-_STOP_GRACE_SECONDS = 10.0
-
-_LIVE: weakref.WeakSet[LocalPrometheus] = weakref.WeakSet()
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    """Stop servers still running at interpreter exit (they run in their own session)."""
-    for prom in list(_LIVE):
-        prom.stop()
 
 
 class PrometheusStartError(RuntimeError):
@@ -157,24 +137,9 @@ def prometheus_binary() -> Path:
     Raises:
         RuntimeError: when no binary is found (naming the Debian package to install).
     """
-    override = os.environ.get(PROMETHEUS_BIN_ENV)
-    if override:
-        path = Path(override)
-        if path.is_file() and os.access(path, os.X_OK):
-            return path
-        raise RuntimeError(f"${PROMETHEUS_BIN_ENV}={override!r} is not an executable file")
-    found = shutil.which("prometheus")
-    if found:
-        return Path(found)
-    if _DEFAULT_BINARY.is_file() and os.access(_DEFAULT_BINARY, os.X_OK):
-        return _DEFAULT_BINARY
-    raise RuntimeError(
-        "prometheus binary not found: install the Debian package "
-        f"'{PROMETHEUS_DEBIAN_PACKAGE}' (apt-get install {PROMETHEUS_DEBIAN_PACKAGE}) "
-        f"or set ${PROMETHEUS_BIN_ENV}"
+    return find_binary(
+        "prometheus", PROMETHEUS_BIN_ENV, _DEFAULT_BINARY, PROMETHEUS_DEBIAN_PACKAGE
     )
-
-
 
 
 def _float(value: str) -> float:
@@ -182,7 +147,7 @@ def _float(value: str) -> float:
     return float(value)
 
 
-class LocalPrometheus:
+class LocalPrometheus(LocalProcess):
     """A real Prometheus process on 127.0.0.1 with its own config and TSDB.
 
     All arguments are keyword-only. Nothing runs until `start` (or ``with``). The port
@@ -211,7 +176,18 @@ class LocalPrometheus:
             in the work dir.
         keep_workdir: keep the work dir (config, TSDB, log) on stop.
         start_timeout: seconds `start` waits for ``/-/ready``.
+
+    The lifecycle (`start`, `stop`, `restart`, `kill`, `running`, `pid`, `port`,
+    `workdir`, `config_path`, `log_path`, `log_tail`) comes from `LocalProcess`.
     """
+
+    _name: ClassVar[str] = "prometheus"
+    _start_error: ClassVar[type[RuntimeError]] = PrometheusStartError
+    _config_name: ClassVar[str] = "prometheus.yml"
+    _log_name: ClassVar[str] = "prometheus.log"
+    # Prometheus takes longer than the registry to shut down cleanly (it closes its TSDB
+    # and WAL); a SIGKILL too early could lose samples that `restart` should keep.
+    _stop_grace: ClassVar[float] = 10.0
 
     def __init__(
         self,
@@ -233,6 +209,7 @@ class LocalPrometheus:
         keep_workdir: bool = False,
         start_timeout: float = 30.0,
     ) -> None:
+        super().__init__(log_path=log_path, keep_workdir=keep_workdir, start_timeout=start_timeout)
         self.scrape_configs = [dict(c) for c in scrape_configs]
         self.rule_files = [str(Path(f).absolute()) for f in rule_files]
         self.scrape_interval = scrape_interval
@@ -247,24 +224,10 @@ class LocalPrometheus:
         self.retention = retention
         self.lookback_delta = lookback_delta
         self.enable_lifecycle = enable_lifecycle
-        self.keep_workdir = keep_workdir
-        self.start_timeout = start_timeout
-        self._log_path_arg = Path(log_path) if log_path is not None else None
         self._storage_dir_arg = Path(storage_dir) if storage_dir is not None else None
-        self._workdir: Path | None = None
-        self._port: int | None = None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
         self._client: httpx.Client | None = None
 
     # -- addresses and files -----------------------------------------------------------
-
-    @property
-    def port(self) -> int:
-        """The HTTP port (chosen at the first `start`)."""
-        if self._port is None:
-            raise RuntimeError("prometheus has not been started")
-        return self._port
 
     @property
     def address(self) -> str:
@@ -277,42 +240,9 @@ class LocalPrometheus:
         return f"http://{self.address}"
 
     @property
-    def workdir(self) -> Path:
-        """Temporary directory holding the config, the TSDB and the log."""
-        if self._workdir is None:
-            raise RuntimeError("prometheus has not been started")
-        return self._workdir
-
-    @property
-    def config_path(self) -> Path:
-        """The generated ``prometheus.yml``."""
-        return self.workdir / "prometheus.yml"
-
-    @property
     def data_dir(self) -> Path:
         """The TSDB directory (``--storage.tsdb.path``)."""
         return self._storage_dir_arg or self.workdir / "data"
-
-    @property
-    def log_path(self) -> Path:
-        """File receiving Prometheus' log."""
-        return self._log_path_arg or self.workdir / "prometheus.log"
-
-    @property
-    def running(self) -> bool:
-        """Whether the process is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """Process id of the running server, if any."""
-        return self._proc.pid if self._proc is not None else None
-
-    def log_tail(self, lines: int = 30) -> str:
-        """The last ``lines`` lines of Prometheus' log."""
-        if self._workdir is None and self._log_path_arg is None:
-            return ""
-        return tail(self.log_path, lines)
 
     # -- config ------------------------------------------------------------------------
 
@@ -360,114 +290,13 @@ class LocalPrometheus:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> Self:
-        """Start Prometheus and wait until ``/-/ready`` answers 200.
-
-        Returns:
-            ``self``.
-
-        Raises:
-            RuntimeError: the binary is missing.
-            PrometheusStartError: the process exited (e.g. an invalid config or rule
-                file) or did not become ready in time; the message has the log's tail.
-        """
-        if self.running:
-            return self
-        prometheus_binary()
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="registry-slo-prometheus-"))
-        pinned = self._port is not None
-        last_error: PrometheusStartError | None = None
-        for _ in range(_START_ATTEMPTS):
-            if not pinned:
-                self._port = free_port()
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self.write_config()
-            self._spawn()
-            try:
-                self.wait_ready(self.start_timeout)
-            except PrometheusStartError as exc:
-                self._terminate()
-                last_error = exc
-                if not pinned and "address already in use" in str(exc):
-                    continue
-                raise
-            return self
-        assert last_error is not None
-        raise last_error
-
-    def _spawn(self) -> None:
-        if self._log is not None:
-            self._log.close()
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            self.command(),
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=self._log,
-            cwd=self.workdir,
-            start_new_session=True,
-        )
-        _LIVE.add(self)
-
     def wait_ready(self, timeout: float = 30.0) -> None:
         """Wait until ``/-/ready`` answers 200 (the TSDB is open, rules are loaded).
 
         Raises:
             PrometheusStartError: the process exited or ``timeout`` seconds passed.
         """
-        assert self._proc is not None
-        deadline = time.monotonic() + timeout
-        with httpx.Client(trust_env=False, timeout=1.0) as client:
-            while True:
-                code = self._proc.poll()
-                if code is not None:
-                    raise PrometheusStartError(
-                        f"prometheus exited with status {code} during start (config "
-                        f"{self.config_path}); log tail:\n{self.log_tail()}"
-                    )
-                with contextlib.suppress(httpx.TransportError):
-                    if client.get(f"{self.url}/-/ready").status_code == 200:
-                        return
-                if time.monotonic() > deadline:
-                    raise PrometheusStartError(
-                        f"prometheus at {self.url} was not ready within {timeout:.1f}s; "
-                        f"log tail:\n{self.log_tail()}"
-                    )
-                time.sleep(0.05)
-
-    def _terminate(self) -> None:
-        proc = self._proc
-        if proc is not None:
-            terminate(proc, _STOP_GRACE_SECONDS)
-            self._proc = None
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        _LIVE.discard(self)
-
-    def stop(self, *, cleanup: bool = True) -> None:
-        """Stop Prometheus (SIGTERM, then SIGKILL after a grace period) and wait.
-
-        Args:
-            cleanup: remove the work dir (unless ``keep_workdir``); the next `start`
-                begins with an empty TSDB and a new port.
-        """
-        self._terminate()
-        if cleanup and self._workdir is not None:
-            if not self.keep_workdir:
-                shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-            self._port = None
-
-    def restart(self) -> Self:
-        """Stop and start again on the same port with the same TSDB."""
-        self.stop(cleanup=False)
-        return self.start()
+        self._wait_ready(timeout)
 
     def reload(self) -> None:
         """Rewrite the config and make Prometheus reload it (and its rule files).
@@ -484,26 +313,29 @@ class LocalPrometheus:
                 f"reload refused: {response.text.strip()}", "reload", str(self.config_path)
             )
 
-    def __enter__(self) -> Self:
-        return self.start()
+    # -- LocalProcess hooks ------------------------------------------------------------
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _binary(self) -> Path:
+        return prometheus_binary()
 
-    def __del__(self) -> None:
-        proc = getattr(self, "_proc", None)
-        if proc is not None and proc.poll() is None:
-            with contextlib.suppress(OSError):
-                proc.kill()
+    def _allocate_ports(self) -> None:
+        self._port = free_port()
 
-    def __repr__(self) -> str:
-        where = self.url if self._port is not None else "not started"
-        return f"<LocalPrometheus {where}>"
+    def _prepare(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.write_config()
+
+    def _command(self) -> list[str]:
+        return self.command()
+
+    def _readiness_urls(self) -> list[str]:
+        return [f"{self.url}/-/ready"]
+
+    def _terminate(self) -> None:
+        super()._terminate()
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     # -- the HTTP API ------------------------------------------------------------------
 

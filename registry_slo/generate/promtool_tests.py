@@ -261,7 +261,8 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
         return [
             _series(REGISTRY_REQUESTS, {**labels, "code": "200"}, served),
             _series(REGISTRY_REQUESTS, {**labels, "code": "503"}, failures),
-            _series(REGISTRY_FAILURES, {**labels, "reason": str(sli.errors[0])}, failures),
+            # The exporter creates a traffic SLI's failure series at zero.
+            _series(REGISTRY_FAILURES, {**labels, "reason": str(sli.errors[0])}, bad_total),
         ]
     probe = sli.probe_name or ""
     return [

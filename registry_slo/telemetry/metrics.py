@@ -7,6 +7,7 @@ how fresh a value is.
 
 from __future__ import annotations
 
+import itertools
 import platform
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -361,6 +362,15 @@ class ExporterMetrics:
     def track_certificate(self, region: str, expiry: Callable[[], float]) -> None:
         """Serve ``expiry()`` as the TLS certificate expiry of ``region``'s registry."""
         self.certificate_expiry.labels(region).set_function(expiry)
+
+    def configure_traffic_failures(
+        self, region: str, sources: Iterable[str], operations: Iterable[str],
+        reasons: Iterable[str],
+    ) -> None:
+        """Create the failure series a traffic SLI reads, at zero: Prometheus' ``rate()``
+        cannot see the first increment of a series that is born at 1."""
+        for source, operation, reason in itertools.product(sources, operations, reasons):
+            self.registry_failures.labels(region, source, operation, reason)
 
     def configure_ingest_source(self, source: str) -> None:
         """Declare an ingest source so its series exist (at zero) before it reads."""

@@ -76,6 +76,10 @@ class ManifestPulls:
         accept = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
         with httpx.Client(trust_env=False, timeout=5) as client:
             push_image(client, self.url, "team/app", "v1")
+            # One 404 before the measured phases: its requests series (code="404") is
+            # then born before them. Prometheus' rate() never sees a series' first
+            # increment; the exporter creates the SLI's failure series at zero itself.
+            client.get(f"{self.url}/v2/team/app/manifests/missing", headers=accept)
             while not self._stop.wait(0.1):
                 tag = "missing" if self.missing.is_set() else "v1"
                 client.get(f"{self.url}/v2/team/app/manifests/{tag}", headers=accept)

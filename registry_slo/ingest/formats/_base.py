@@ -31,6 +31,7 @@ __all__ = [
     "Ignored",
     "Parser",
     "Rejected",
+    "SourceParser",
 ]
 
 REJECTED_REASONS = (
@@ -102,3 +103,14 @@ class Parser(Protocol):
             Rejected: the line cannot be read.
         """
         ...
+
+
+class SourceParser:
+    """The base of the line parsers: bound to one source's region and name, which every
+    observation it yields carries."""
+
+    format: ClassVar[str]
+
+    def __init__(self, region: str, source: str) -> None:
+        self.region = region
+        self.source = source

@@ -21,6 +21,7 @@ from registry_slo.ingest.formats._base import (
     PROBE_TRAFFIC,
     Ignored,
     Rejected,
+    SourceParser,
 )
 from registry_slo.ingest.formats._http import classify, is_probe, outcome, split_reference
 from registry_slo.observation import Observation
@@ -55,7 +56,7 @@ def clf_time(text: str) -> float:
     return float(base - offset if sign == "+" else base + offset)
 
 
-class AccessLogParser:
+class AccessLogParser(SourceParser):
     """Parser of the combined-format access log (see the module docstring).
 
     Args:
@@ -64,10 +65,6 @@ class AccessLogParser:
     """
 
     format: ClassVar[str] = "distribution-access"
-
-    def __init__(self, region: str, source: str) -> None:
-        self.region = region
-        self.source = source
 
     def parse(self, line: bytes) -> Observation | Ignored:
         """Read one line; see :class:`~registry_slo.ingest.formats.Parser`."""

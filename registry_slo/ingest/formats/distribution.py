@@ -38,6 +38,7 @@ from registry_slo.ingest.formats._base import (
     PROBE_TRAFFIC,
     Ignored,
     Rejected,
+    SourceParser,
 )
 from registry_slo.ingest.formats._http import (
     PROBE_AGENT_PREFIX,
@@ -101,7 +102,7 @@ def _text_value(raw: str) -> str:
     return raw
 
 
-class DistributionParser:
+class DistributionParser(SourceParser):
     """Parser of the distribution registry's logrus log (see the module docstring).
 
     Args:
@@ -110,10 +111,6 @@ class DistributionParser:
     """
 
     format: ClassVar[str] = "distribution"
-
-    def __init__(self, region: str, source: str) -> None:
-        self.region = region
-        self.source = source
 
     def parse(self, line: bytes) -> Observation | Ignored:
         """Read one line; see :class:`~registry_slo.ingest.formats.Parser`."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
-from registry_slo.ingest.formats._base import NOT_AN_OPERATION, Ignored, Rejected
+from registry_slo.ingest.formats._base import NOT_AN_OPERATION, Ignored, Rejected, SourceParser
 from registry_slo.ingest.formats._http import rfc3339
 from registry_slo.observation import Observation
 
@@ -67,7 +67,7 @@ def split_resource(resource: str) -> tuple[str, str | None, str | None]:
     return resource, None, None
 
 
-class HarborAuditParser:
+class HarborAuditParser(SourceParser):
     """Parser of Harbor's forwarded audit log (see the module docstring).
 
     Args:
@@ -76,10 +76,6 @@ class HarborAuditParser:
     """
 
     format: ClassVar[str] = "harbor-audit"
-
-    def __init__(self, region: str, source: str) -> None:
-        self.region = region
-        self.source = source
 
     def parse(self, line: bytes) -> Observation | Ignored:
         """Read one line; see :class:`~registry_slo.ingest.formats.Parser`."""

@@ -20,6 +20,7 @@ from registry_slo.ingest.formats._base import (
     PROBE_TRAFFIC,
     Ignored,
     Rejected,
+    SourceParser,
 )
 from registry_slo.ingest.formats._http import (
     OPERATIONS,
@@ -70,7 +71,7 @@ def _number(value: Any, field: str) -> float:
         raise Rejected("bad_value", field) from None
 
 
-class JsonlParser:
+class JsonlParser(SourceParser):
     """Parser of JSON lines through a :class:`JsonlMapping` (see the module docstring).
 
     Args:
@@ -88,8 +89,7 @@ class JsonlParser:
         mapping: JsonlMapping,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.region = region
-        self.source = source
+        super().__init__(region, source)
         self.mapping = mapping
         self._clock = clock
 

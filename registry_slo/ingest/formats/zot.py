@@ -24,6 +24,7 @@ from registry_slo.ingest.formats._base import (
     NOT_REGISTRY_API,
     Ignored,
     Rejected,
+    SourceParser,
 )
 from registry_slo.ingest.formats._http import classify, outcome, rfc3339, split_reference
 from registry_slo.observation import Observation
@@ -33,7 +34,7 @@ __all__ = ["ZotAuditParser"]
 _AUDIT_MESSAGE = "HTTP API Audit"
 
 
-class ZotAuditParser:
+class ZotAuditParser(SourceParser):
     """Parser of zot's audit log (see the module docstring).
 
     Args:
@@ -42,10 +43,6 @@ class ZotAuditParser:
     """
 
     format: ClassVar[str] = "zot-audit"
-
-    def __init__(self, region: str, source: str) -> None:
-        self.region = region
-        self.source = source
 
     def parse(self, line: bytes) -> Observation | Ignored:
         """Read one line; see :class:`~registry_slo.ingest.formats.Parser`."""
