@@ -62,10 +62,15 @@ class Exporter:
             settings, self.states, self._first_sight, self.metrics.cache_counters.update
         )
         self.otel = OpenTelemetry(settings.otel, self.metrics.standard)
+        flush_interval = settings.slo_engine.flush_interval
+        if settings.ingest.logs:
+            # Log checkpoints are committed with the engine's counts: flush as often as
+            # a checkpoint file would be written.
+            flush_interval = min(flush_interval, settings.ingest.checkpoint_interval)
         self.engine = SLIEngine(
             engine_targets(settings),
             settings.state_path,
-            flush_interval=settings.slo_engine.flush_interval,
+            flush_interval=flush_interval,
             lag_sample_interval=settings.slo_engine.lag_sample_interval,
             on_store_error=self.metrics.internal_errors.labels("slo_store").inc,
         )
@@ -92,7 +97,10 @@ class Exporter:
                 self.metrics.configure_traffic_failures(
                     target.region, target.sources, sli.operations, map(str, sli.errors)
                 )
-        self.ingest = IngestService(settings.ingest, self.metrics, [self.engine.observe])
+        self.ingest = IngestService(
+            settings.ingest, self.metrics, [self.engine.observe],
+            self.engine.cursor if self.engine.persistent else None,
+        )
         self.app = build_app(
             self.metrics, lambda: self.scheduler.ready, self.engine.evaluate, self.status_page
         )
@@ -169,10 +177,10 @@ class Exporter:
         await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
         log.info("shutting down")
         self.scheduler.shutdown()
-        engine_stop.set()
-        await engine  # writes the last SLO buckets and closes the store
         ingest_stop.set()
-        await ingesting  # saves the checkpoints
+        await ingesting  # hands the last lines to the engine and stages the checkpoints
+        engine_stop.set()
+        await engine  # commits the last SLO buckets with the checkpoints, closes the store
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError):
             await serving

@@ -13,6 +13,11 @@ covers every line read, and a restart neither loses nor repeats a line. After a 
 the lines read since the last checkpoint (at most ``checkpoint_interval`` worth) are
 read again and counted again by the new process, whose counters start from zero: at
 least once, never lost.
+
+When the exporter keeps SLO windows (an SLO store), the checkpoint is not a file but a
+*cursor* of that store (:class:`Cursor`), committed in the same transaction as the SLO
+counts of the lines before it: for the SLI engine, exactly once even across a crash. A
+checkpoint file left from before is read once, and removed once the cursor holds it.
 """
 
 from __future__ import annotations
@@ -24,10 +29,11 @@ import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 
-__all__ = ["Checkpoint", "CheckpointStore"]
+__all__ = ["Checkpoint", "CheckpointStore", "Cursor"]
 
 log = structlog.get_logger("registry_slo.ingest")
 
@@ -53,33 +59,63 @@ class Checkpoint:
     updated: float
 
 
+class Cursor(Protocol):
+    """Where a checkpoint can live instead of a file: a value committed elsewhere (the
+    SLI engine's :class:`~registry_slo.sli.engine.Cursor`)."""
+
+    def read(self) -> str | None:
+        """The committed value, or ``None``."""
+        ...
+
+    def write(self, value: str) -> None:
+        """Replace the value (committed when the owner commits)."""
+        ...
+
+
 class CheckpointStore:
-    """One source's checkpoint file.
+    """One source's checkpoint: a file, or a :class:`Cursor` (the file then only
+    migrates an older checkpoint).
 
     Args:
         path: the JSON file.
         retention: seconds a file no longer seen is remembered.
+        cursor: where to keep the checkpoint instead of the file.
     """
 
-    def __init__(self, path: Path, retention: float = 7 * 86400) -> None:
+    def __init__(
+        self, path: Path, retention: float = 7 * 86400, cursor: Cursor | None = None
+    ) -> None:
         self.path = path
         self.retention = retention
+        self.cursor = cursor
+        self._file_gone = False
+
+    def exists(self) -> bool:
+        """Whether a checkpoint was ever saved (else ``read_from`` applies)."""
+        return (self.cursor is not None and self.cursor.read() is not None) or \
+            self.path.exists()
 
     def load(self) -> dict[str, Checkpoint]:
-        """The saved checkpoints by fingerprint (empty when there is no usable file).
+        """The saved checkpoints by fingerprint (empty when there is none usable).
 
-        A damaged file is logged and set aside (renamed ``*.corrupt``), so the source
-        starts as on a first start rather than not at all.
+        A damaged checkpoint is logged and set aside (a file is renamed ``*.corrupt``),
+        so the source starts as on a first start rather than not at all.
         """
+        if self.cursor is not None:
+            value = self.cursor.read()
+            if value is not None:
+                try:
+                    return _decode(value)
+                except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                    log.error("ingest: unusable checkpoint ignored", path=str(self.path),
+                              error=str(exc))
+                    return {}
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
         try:
-            data = json.loads(text)
-            if data.get("version") != _VERSION:
-                raise ValueError(f"unknown version {data.get('version')!r}")
-            return {fp: Checkpoint(**entry) for fp, entry in data["files"].items()}
+            return _decode(text)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             aside = self.path.with_suffix(".corrupt")
             with contextlib.suppress(OSError):
@@ -89,13 +125,22 @@ class CheckpointStore:
             return {}
 
     def save(self, entries: dict[str, Checkpoint]) -> None:
-        """Replace the checkpoint file atomically (temp file, fsync, rename, fsync dir).
+        """Save the checkpoint: stage it in the cursor, or replace the file atomically
+        (temp file, fsync, rename, fsync dir).
 
         Entries not updated within ``retention`` are dropped.
         """
         now = time.time()
         kept = {fp: asdict(cp) for fp, cp in entries.items() if now - cp.updated <= self.retention}
         payload = json.dumps({"version": _VERSION, "files": kept}, sort_keys=True, indent=1)
+        if self.cursor is not None:
+            if not self._file_gone and self.cursor.read() is not None:
+                # Committed: a file from before is obsolete.
+                with contextlib.suppress(FileNotFoundError):
+                    self.path.unlink()
+                self._file_gone = True
+            self.cursor.write(payload)
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
@@ -113,3 +158,10 @@ class CheckpointStore:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _decode(text: str) -> dict[str, Checkpoint]:
+    data = json.loads(text)
+    if data.get("version") != _VERSION:
+        raise ValueError(f"unknown version {data.get('version')!r}")
+    return {fp: Checkpoint(**entry) for fp, entry in data["files"].items()}

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from registry_slo.ingest.checkpoint import CheckpointStore
+from registry_slo.ingest.checkpoint import CheckpointStore, Cursor
 from registry_slo.ingest.config import IngestConfig, LogSourceConfig
 from registry_slo.ingest.formats import make_parser
 from registry_slo.ingest.labels import RepositoryLabeler
@@ -78,6 +78,8 @@ class IngestService:
         config: the ``ingest`` section.
         metrics: the exporter's metrics.
         observers: also receive every operation read (the SLI engine's traffic SLIs).
+        cursors: name → where a log source keeps its checkpoint instead of its file
+            (the SLI engine's cursors: committed with the counts of the lines before).
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class IngestService:
         config: IngestConfig,
         metrics: ExporterMetrics,
         observers: Sequence[Callable[[Observation], None]] = (),
+        cursors: Callable[[str], Cursor] | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -104,7 +107,10 @@ class IngestService:
             tailer = FileTailer(
                 source.paths,
                 pipeline,
-                CheckpointStore(directory / f"{source.name}.json"),
+                CheckpointStore(
+                    directory / f"{source.name}.json",
+                    cursor=cursors(f"ingest/{source.name}") if cursors else None,
+                ),
                 read_from=source.read_from,
                 max_line_bytes=source.max_line_bytes,
                 exclude=source.exclude,

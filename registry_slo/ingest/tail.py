@@ -135,10 +135,11 @@ class FileTailer:
         self.read_budget = read_budget
         self._clock = clock
         self._files: dict[tuple[int, int], _Followed] = {}
-        self._saved: dict[str, Checkpoint] = store.load() if store is not None else {}
-        # read_from applies to a first start only: once a checkpoint file exists, files
-        # without an entry appeared while we were away and are read from the beginning.
-        self._fresh = store is None or not store.path.exists()
+        # Loaded at the first poll: a checkpoint kept in the SLO store can be read only
+        # once the exporter has opened it.
+        self._saved: dict[str, Checkpoint] = {}
+        self._loaded = False
+        self._fresh = True
         self._first_scan = True
         self._dirty = False
         self._last_save = clock()
@@ -176,6 +177,8 @@ class FileTailer:
         Returns:
             ``True`` when the budget ran out with data left to read.
         """
+        if not self._loaded:
+            self._load()
         self._scan()
         budget = self.read_budget
         for f in sorted(self._files.values(), key=lambda f: f.path):
@@ -189,9 +192,18 @@ class FileTailer:
             self.save()
         return budget <= 0
 
+    def _load(self) -> None:
+        self._loaded = True
+        if self.store is None:
+            return
+        # read_from applies to a first start only: once a checkpoint exists, files
+        # without an entry appeared while we were away and are read from the beginning.
+        self._fresh = not self.store.exists()
+        self._saved = self.store.load()
+
     def save(self) -> None:
         """Write the checkpoint now (only positions already accounted)."""
-        if self.store is None:
+        if self.store is None or not self._loaded:
             return
         now = time.time()
         entries = dict(self._saved)

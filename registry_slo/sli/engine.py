@@ -27,7 +27,10 @@ buckets, the period adds up hour buckets. Error ratios, burn rates and the budge
 from :mod:`registry_slo.sli.windows`, the module the generated rules are built from.
 
 Buckets are written to the :class:`~registry_slo.sli.store.SLOStore` every
-``flush_interval`` from a worker thread, and read back at start.
+``flush_interval`` from a worker thread, and read back at start. Ingest sources keep
+their read positions in :class:`Cursor` objects of the engine: a position is written in
+the same transaction as the counts of the lines before it, so a crash can neither lose
+those lines' events nor count them twice.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ from registry_slo.sli.windows import ALERT_WINDOWS, HOUR, MINUTE, slo_windows
 if TYPE_CHECKING:
     from registry_slo.config import Settings
 
-__all__ = ["COARSE_WIDTH", "FINE_WIDTH", "SLIEngine", "Target", "engine_targets"]
+__all__ = ["COARSE_WIDTH", "FINE_WIDTH", "Cursor", "SLIEngine", "Target", "engine_targets"]
 
 log = structlog.get_logger("registry_slo.sli")
 
@@ -141,6 +144,27 @@ class _State:
         return ring.window(now - seconds, now)
 
 
+class Cursor:
+    """A named position (an ingest source's checkpoint) committed to the engine's store
+    together with the counts of the events before it.
+
+    Write it only after the events it covers were handed to :meth:`SLIEngine.observe`.
+    """
+
+    def __init__(self, engine: SLIEngine, name: str) -> None:
+        self._engine = engine
+        self.name = name
+
+    def read(self) -> str | None:
+        """The committed value (``None``: never committed, or no store open)."""
+        store = self._engine.store
+        return None if store is None else store.cursor(self.name)
+
+    def write(self, value: str) -> None:
+        """Stage ``value``: the engine's next flush commits it with the counts."""
+        self._engine.stage_cursor(self.name, value)
+
+
 class SLIEngine:
     """Counts every SLO's events per region and evaluates its windows.
 
@@ -186,6 +210,7 @@ class SLIEngine:
         self._lags: dict[str, list[Lag]] = {}
         self._lock = threading.Lock()
         self._store: SLOStore | None = None
+        self._cursors: dict[str, str] = {}  # staged, not committed yet
         self.on_store_error = on_store_error
 
     @property
@@ -197,6 +222,20 @@ class SLIEngine:
     def store(self) -> SLOStore | None:
         """The open store, if any."""
         return self._store
+
+    @property
+    def persistent(self) -> bool:
+        """Whether :meth:`open` opens a store (there are SLOs and a ``state_dir``)."""
+        return self.state_dir is not None and bool(self._states)
+
+    def cursor(self, name: str) -> Cursor:
+        """The cursor ``name`` (see :class:`Cursor`); durable once :meth:`open` ran."""
+        return Cursor(self, name)
+
+    def stage_cursor(self, name: str, value: str) -> None:
+        """Stage a cursor value for the next flush (see :class:`Cursor`)."""
+        with self._lock:
+            self._cursors[name] = value
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -352,6 +391,7 @@ class SLIEngine:
                 oldest = ring.oldest()
                 if oldest is not None:
                     batch.prune.append((key, ring.width, oldest))
+        batch.cursors, self._cursors = self._cursors, {}
         return batch
 
     def flush(self) -> int:
@@ -384,3 +424,5 @@ class SLIEngine:
             by_key[key].dirty.add((width, index))
         for key in batch.last_events:
             by_key[key].event_dirty = True
+        for name, value in batch.cursors.items():
+            self._cursors.setdefault(name, value)  # unless a newer value is staged

@@ -13,7 +13,10 @@ Guarantees (see ``docs/slos.md``, "Restarts"):
   counts on from there. A lock on ``slo.lock`` keeps a second exporter off the same
   ``state_dir`` (two writers of absolute counts would overwrite each other).
 - **Bounded loss.** Events counted after the last committed batch are lost when the
-  process dies: at most one flush interval's worth.
+  process dies: at most one flush interval's worth. Probe results are gone with them;
+  what ingest sources read is not: their read positions are *cursors* committed in the
+  same transaction as the counts they led to, so after a crash the lines after the
+  committed position are read and counted again, exactly once.
 - **Bounded size.** Buckets older than the engine keeps are deleted with each batch, and
   SLOs and regions no longer configured when the store is opened; an SLO whose SLI
   changed (kind, probe or threshold) starts from empty, since old counts measured
@@ -49,6 +52,10 @@ CREATE TABLE IF NOT EXISTS targets (
     target TEXT PRIMARY KEY,
     sli TEXT NOT NULL,
     last_event REAL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS buckets (
     target TEXT NOT NULL,
@@ -92,14 +99,16 @@ class StoreBatch:
         rows: absolute counts of the buckets that changed.
         last_events: target → Unix time of its newest event.
         prune: ``(target, width, oldest index kept)``: older buckets are deleted.
+        cursors: name → value: positions of the sources whose events the rows count.
     """
 
     rows: list[BucketRow] = field(default_factory=list)
     last_events: dict[str, float] = field(default_factory=dict)
     prune: list[tuple[str, int, int]] = field(default_factory=list)
+    cursors: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.last_events or self.prune)
+        return bool(self.rows or self.last_events or self.prune or self.cursors)
 
 
 class SLOStore:
@@ -240,10 +249,19 @@ class SLOStore:
                     "DELETE FROM buckets WHERE target = ? AND width = ? AND idx < ?",
                     batch.prune,
                 )
+                db.executemany("INSERT OR REPLACE INTO cursors VALUES (?, ?)",
+                               batch.cursors.items())
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def cursor(self, name: str) -> str | None:
+        """The committed value of the cursor ``name`` (``None``: never written)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM cursors WHERE name = ?",
+                                   (name,)).fetchone()
+        return None if row is None else str(row[0])
 
     def bucket_count(self) -> int:
         """How many buckets the file holds (for tests and diagnostics)."""

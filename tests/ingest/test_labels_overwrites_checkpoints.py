@@ -121,3 +121,35 @@ def test_a_failed_write_leaves_the_previous_checkpoint(tmp_path: Path,
     monkeypatch.undo()
     assert store.load() == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.json"]
+
+
+class MemoryCursor:
+    """A committed value held in memory (the SLI engine's cursor commits to SQLite)."""
+
+    def __init__(self) -> None:
+        self.value: str | None = None
+
+    def read(self) -> str | None:
+        return self.value
+
+    def write(self, value: str) -> None:
+        self.value = value
+
+
+def test_a_checkpoint_kept_in_a_cursor_takes_over_from_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "src.json"
+    old = {"fp": Checkpoint(5, "/a", 1, 1, 4e9)}
+    CheckpointStore(path).save(old)
+    cursor = MemoryCursor()
+    store = CheckpointStore(path, cursor=cursor)
+    assert store.exists() and store.load() == old  # migrated from the file
+    newer = {"fp": Checkpoint(9, "/a", 1, 1, 4e9)}
+    store.save(newer)
+    assert cursor.value is not None and store.load() == newer
+    assert path.exists()  # the cursor's value may not be committed yet
+    store.save(newer)
+    assert not path.exists()  # a committed cursor value supersedes the file
+    assert store.exists() and store.load() == newer
+    cursor.value = "{broken"
+    assert store.load() == {}
+    assert not CheckpointStore(tmp_path / "none.json", cursor=MemoryCursor()).exists()

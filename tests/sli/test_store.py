@@ -210,3 +210,38 @@ def test_the_database_is_in_wal_mode(tmp_path: Path) -> None:
     store.close()
     with sqlite3.connect(tmp_path / STORE_FILE) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_cursors_are_committed_with_the_counts_they_cover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_at(tmp_path, Clock())
+    cursor = engine.cursor("ingest/east-log")
+    assert cursor.read() is None
+    engine.observe(probe("east", "pull", success=False))
+    cursor.write("offset 1")
+    assert cursor.read() is None  # staged, not committed
+    store = engine.store
+    assert store is not None
+    real_save = store.save
+    seen: list[StoreBatch] = []
+
+    def failing(batch: StoreBatch) -> None:
+        seen.append(batch)
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(store, "save", failing)
+    assert engine.flush() == 0
+    # One transaction: the cursor and the bucket it covers, or neither.
+    assert seen[0].cursors == {"ingest/east-log": "offset 1"} and seen[0].rows
+    assert cursor.read() is None
+    engine.observe(probe("east", "pull", success=False))
+    cursor.write("offset 2")  # newer than the failed one: it wins the retry
+    monkeypatch.setattr(store, "save", real_save)
+    assert engine.flush() > 0
+    assert cursor.read() == "offset 2"
+    engine.close()
+    restarted = engine_at(tmp_path, Clock())
+    assert restarted.cursor("ingest/east-log").read() == "offset 2"
+    assert counts(restarted)["pull-availability/east"] == (2, 2)
+    restarted.close()

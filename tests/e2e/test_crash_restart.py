@@ -1,0 +1,146 @@
+"""No event lost or counted twice by the SLI engine across a crash (SIGKILL) and a clean
+restart of the exporter, for what ingest reads.
+
+A real registry (Debian's docker-registry) logs JSON; a client pulls a manifest 1,500
+times (every tenth a missing tag: a 404), while ``registry-slo serve`` follows the log
+and counts a traffic SLO. The exporter is killed with SIGKILL in the middle of the
+traffic, restarted, stopped cleanly later and started once more. The SLO's period
+window must then hold exactly the requests made, and exactly the 404s as bad events:
+the log positions are committed in the same SQLite transaction as the counts.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from conftest import require_binary
+from harness import push_image
+
+from registry_slo.devenv import LocalRegistry, free_port
+
+REQUESTS = 1500
+ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+
+
+class Serve:
+    """``registry-slo serve`` in its own process."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "registry_slo", "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+        )
+        self.base = f"http://{yaml.safe_load(config.read_text())['listen']}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+
+    def period(self) -> tuple[float, float]:
+        api = httpx.get(f"{self.base}/api/v1/slo", timeout=5).json()
+        (entry,) = [s for s in api["slos"] if s["slo"] == "manifest-pulls"]
+        window = entry["windows"][-1]
+        assert window["window"] == entry["period"]
+        return window["events"], window["bad_events"]
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        assert self.proc.wait(timeout=20) == 0, self.log.read_text()[-3000:]
+
+
+def pull(client: httpx.Client, url: str, start: int, stop: int) -> None:
+    for i in range(start, stop):
+        tag = "missing" if i % 10 == 9 else "v1"
+        client.get(f"{url}/v2/team/app/manifests/{tag}", headers=ACCEPT)
+
+
+def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> None:
+    require_binary("docker-registry")
+    with LocalRegistry(log_path=tmp_path / "registry.log") as registry, \
+            httpx.Client(trust_env=False, timeout=5) as client:
+        push_image(client, registry.url, "team/app", "v1")
+        config: dict[str, Any] = {
+            "listen": f"127.0.0.1:{free_port()}",
+            "log_format": "json",
+            "state_dir": str(tmp_path / "state"),
+            "regions": [{"name": "local", "url": registry.url,
+                         "probe": {"enabled": ["auth"], "interval": "30s"}}],
+            "ingest": {
+                "checkpoint_dir": str(tmp_path / "checkpoints"),
+                "poll_interval": "50ms",
+                "checkpoint_interval": "500ms",
+                "logs": [{"name": "registry-log", "region": "local", "format": "distribution",
+                          "paths": [str(registry.log_path)], "read_from": "end"}],
+            },
+            "slos": [{"name": "manifest-pulls", "objective": 99,
+                      "sli": {"kind": "traffic_success", "operations": ["pull_manifest"],
+                              "errors": ["not_found"]}}],
+        }
+        path = tmp_path / "regions.yaml"
+        path.write_text(yaml.safe_dump(config))
+        log = tmp_path / "exporter.log"
+
+        serve = Serve(path, log)
+        # Pull in the background; kill the exporter while lines are being read.
+        pulling = threading.Thread(target=pull, args=(client, registry.url, 0, 1000))
+        pulling.start()
+        deadline = time.monotonic() + 60
+        while serve.period()[0] < 300:
+            assert time.monotonic() < deadline, "the exporter reads nothing"
+            time.sleep(0.05)
+        counted_before_kill = serve.period()[0]
+        serve.kill()
+        pulling.join(timeout=120)
+        assert counted_before_kill < 1000
+
+        serve = Serve(path, log)  # after a crash
+        pull(client, registry.url, 1000, 1250)
+        wait_for(serve, 1250)
+        serve.stop()
+
+        pull(client, registry.url, 1250, REQUESTS)  # while stopped
+        serve = Serve(path, log)  # after a clean stop
+        try:
+            events, bad = wait_for(serve, REQUESTS)
+            time.sleep(1.5)  # nothing more arrives
+            assert serve.period() == (events, bad)
+        finally:
+            serve.stop()
+    assert (events, bad) == (REQUESTS, REQUESTS // 10)
+    # The position lives in the SLO store, not in a checkpoint file.
+    assert not (tmp_path / "checkpoints" / "registry-log.json").exists()
+
+
+def wait_for(serve: Serve, events: int) -> tuple[float, float]:
+    deadline = time.monotonic() + 60
+    while True:
+        seen = serve.period()
+        if seen[0] >= events or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.1)
+
+
+@pytest.fixture(autouse=True)
+def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
