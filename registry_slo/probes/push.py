@@ -16,6 +16,8 @@ log = structlog.get_logger("registry_slo.probes")
 
 FIXED_TAG = "registry-slo-push"
 """The tag push probes overwrite when the registry refuses deletes."""
+_ABSENT = "sha256:" + "0" * 64
+"""A manifest digest no registry holds (the delete capability check)."""
 
 
 class PushProbe(Probe):
@@ -32,6 +34,21 @@ class PushProbe(Probe):
     async def prepare(self) -> None:
         self._image = random_image(self.state.config.probe.blob_size, "push")
         self._pushed = []
+        if self.state.delete_supported is None:
+            await self._check_delete()
+
+    async def _check_delete(self) -> None:
+        """Learn whether the registry deletes before pushing a first unique tag: a
+        DELETE of a manifest nobody has answers 405 (or UNSUPPORTED) where deletes are
+        disabled, and 404 where they work."""
+        try:
+            await self.state.client.delete_manifest(self.state.repository, _ABSENT)
+        except RegistryError as exc:
+            if exc.status == 405 or exc.oci_code == "UNSUPPORTED":
+                self.state.note_delete_unsupported(exc.message)
+            elif exc.status == 404:
+                self.state.delete_supported = True
+            # Anything else (auth, network): the first cleanup will tell.
 
     def _tag(self) -> str:
         if self.state.delete_supported is False:
