@@ -16,6 +16,8 @@ Example::
         bearer_token_file: /etc/registry-slo/webhook-token
         endpoints:
           - {name: us-east-events, region: us-east, format: distribution}
+      filesystems:                       # storage use (M7) of a co-located registry
+        - {name: us-east-storage, region: us-east, path: /var/lib/docker-registry}
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from registry_slo.observation import OPERATIONS
 
 __all__ = [
     "FORMAT_NAMES",
+    "FilesystemSourceConfig",
     "IngestConfig",
     "JsonlMapping",
     "LogFormat",
@@ -285,6 +288,29 @@ class ScrapeSourceConfig(_Strict):
         return self
 
 
+class FilesystemSourceConfig(_Strict):
+    """The filesystem holding a registry's storage (distribution's ``filesystem``
+    driver, zot's ``rootDirectory``), read with ``statvfs`` at every scrape: its used
+    and total bytes become the region's storage use and capacity (M7). Exact on a
+    volume of its own; on a shared filesystem it counts everything on it."""
+
+    name: str = Field(description="the source label")
+    region: str = Field(description="the region label")
+    path: Path = Field(description="a directory on that filesystem (absolute)")
+
+    @field_validator("name", "region")
+    @classmethod
+    def _label_safe(cls, value: str) -> str:
+        return label_value(value)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        if not value.is_absolute():
+            raise ValueError(f"{str(value)!r} must be an absolute path")
+        return value
+
+
 class IngestConfig(_Strict):
     """What the exporter reads besides its probes."""
 
@@ -305,6 +331,7 @@ class IngestConfig(_Strict):
     logs: tuple[LogSourceConfig, ...] = ()
     notifications: NotificationsConfig = NotificationsConfig()
     scrapes: tuple[ScrapeSourceConfig, ...] = ()
+    filesystems: tuple[FilesystemSourceConfig, ...] = ()
 
     @field_validator("poll_interval", "checkpoint_interval")
     @classmethod
@@ -317,7 +344,8 @@ class IngestConfig(_Strict):
     def _check(self) -> IngestConfig:
         seen: set[str] = set()
         names = [s.name for s in self.logs] + [e.name for e in self.notifications.endpoints]
-        for name in names + [s.name for s in self.scrapes]:
+        names += [s.name for s in self.scrapes] + [f.name for f in self.filesystems]
+        for name in names:
             if name in seen:
                 raise ValueError(f"the source name {name!r} is used twice")
             seen.add(name)

@@ -18,8 +18,10 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
+from registry_slo.ingest.artifacts import ARTIFACT_KINDS, artifact_kind
 from registry_slo.ingest.checkpoint import CheckpointStore, Cursor
 from registry_slo.ingest.config import IngestConfig, LogSourceConfig
+from registry_slo.ingest.filesystem import FilesystemUsage
 from registry_slo.ingest.formats import make_parser
 from registry_slo.ingest.labels import RepositoryLabeler
 from registry_slo.ingest.notify import NotificationReceiver, serve_notifications
@@ -48,7 +50,10 @@ class MetricsSink:
 
     def observe(self, observation: Observation, repository: str | None) -> None:
         """See :meth:`~registry_slo.ingest.sink.Sink.observe`."""
-        self.metrics.record_event(observation, repository)
+        o = observation
+        self.metrics.record_event(o, repository)
+        if o.operation == "push_manifest" and o.success:
+            self.metrics.record_manifest_push(o.region, o.source, artifact_kind(o.tag))
         for observer in self.observers:
             observer(observation)
 
@@ -118,8 +123,13 @@ class IngestService:
                 checkpoint_interval=config.checkpoint_interval,
             )
             metrics.configure_ingest_source(source.name)
+            metrics.configure_manifest_pushes(source.region, source.name, ARTIFACT_KINDS)
             self.sources.append(_Source(source, tailer))
         self.scrapes = [ScrapeSource(source, metrics) for source in config.scrapes]
+        for filesystem in config.filesystems:
+            usage = FilesystemUsage(filesystem)
+            metrics.track_storage(filesystem.region, filesystem.name, usage.used,
+                                  usage.capacity)
         for scrape in config.scrapes:
             for outcome in ("ok", "http_error", "unreachable", "malformed"):
                 metrics.ingest_scrapes.labels(scrape.name, outcome)
@@ -132,6 +142,8 @@ class IngestService:
                     endpoint.name, None, sink, labeler, overwrites
                 )
                 metrics.configure_ingest_source(endpoint.name)
+                metrics.configure_manifest_pushes(endpoint.region, endpoint.name,
+                                                  ARTIFACT_KINDS)
             self.receiver = NotificationReceiver(
                 notifications, pipelines, metrics.record_notification_request
             )

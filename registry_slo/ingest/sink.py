@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from registry_slo.ingest.artifacts import artifact_kind
 from registry_slo.observation import Observation
 
 __all__ = ["LineCounts", "Sink", "Tally"]
@@ -84,6 +85,8 @@ class Tally:
         self.egress_bytes = 0
         self.ingress_bytes = 0
         self.overwrites: Counter[tuple[str, str]] = Counter()
+        # (region, artifact) -> manifests pushed
+        self.manifest_pushes: Counter[tuple[str, str]] = Counter()
         self.first_time = math.inf
         self.last_time = -math.inf
         self._codes: dict[int | None, str] = {None: ""}
@@ -96,6 +99,8 @@ class Tally:
             code = self._codes[o.status] = str(o.status)
         reason = "" if o.success else str(o.reason or "protocol")
         self.cells[o.region, o.operation, code, o.method or "", reason, repository] += 1
+        if o.operation == "push_manifest" and o.success:
+            self.manifest_pushes[o.region, artifact_kind(o.tag)] += 1
         if o.timed:
             self.duration_sum += o.duration_seconds
             self.timed += 1
@@ -188,6 +193,7 @@ class Tally:
             "bytes_by_direction": {"egress": self.egress_bytes, "ingress": self.ingress_bytes},
             "repositories": nested(self.repositories.items()),
             "tag_overwrites": nested(self.overwrites.items()),
+            "manifest_pushes": nested(self.manifest_pushes.items()),
             "time_range": (
                 [self.first_time, self.last_time] if self.first_time <= self.last_time
                 else [None, None]

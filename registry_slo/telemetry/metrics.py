@@ -254,16 +254,27 @@ class ExporterMetrics:
             ["region", "repository"],
             registry=r,
         )
+        self.registry_manifest_pushes = Counter(
+            "registry_slo_registry_manifest_pushes",
+            "Manifests pushed successfully, by what they are from the tag they were pushed "
+            "under (artifact: image, signature, attestation, sbom by cosign's "
+            "sha256-<digest>.sig/.att/.sbom tags; untagged: pushed by digest only). "
+            "Signed image ratio (M10): signature / image.",
+            ["region", "source", "artifact"],
+            registry=r,
+        )
         self.registry_storage_used = Gauge(
             "registry_slo_registry_storage_used_bytes",
             "Storage the registry reports in use (zot: sum of its repositories; Harbor: "
-            "sum of project quota usage), by region and source (M7).",
+            "sum of project quota usage; a filesystem source: bytes used on it), by "
+            "region and source (M7).",
             ["region", "source"],
             registry=r,
         )
         self.registry_storage_capacity = Gauge(
             "registry_slo_registry_storage_capacity_bytes",
-            "Storage the registry allows (Harbor: sum of project quotas that are set).",
+            "Storage the registry allows (Harbor: sum of project quotas that are set; a "
+            "filesystem source: its size, less blocks reserved for root).",
             ["region", "source"],
             registry=r,
         )
@@ -362,6 +373,26 @@ class ExporterMetrics:
     def track_certificate(self, region: str, expiry: Callable[[], float]) -> None:
         """Serve ``expiry()`` as the TLS certificate expiry of ``region``'s registry."""
         self.certificate_expiry.labels(region).set_function(expiry)
+
+    def configure_manifest_pushes(self, region: str, source: str,
+                                  artifacts: Iterable[str]) -> None:
+        """Create a source's manifest push series at zero (the signed ratio of a region
+        without signatures is 0, not absent)."""
+        for artifact in artifacts:
+            self.registry_manifest_pushes.labels(region, source, artifact)
+
+    def record_manifest_push(self, region: str, source: str, artifact: str) -> None:
+        """Count one manifest pushed (see ``registry_slo_registry_manifest_pushes``)."""
+        self.registry_manifest_pushes.labels(region, source, artifact).inc()
+
+    def track_storage(
+        self, region: str, source: str, used: Callable[[], float],
+        capacity: Callable[[], float],
+    ) -> None:
+        """Serve ``used()`` and ``capacity()`` (bytes, read at scrape) as ``region``'s
+        storage use and capacity from ``source``."""
+        self.registry_storage_used.labels(region, source).set_function(used)
+        self.registry_storage_capacity.labels(region, source).set_function(capacity)
 
     def configure_traffic_failures(
         self, region: str, sources: Iterable[str], operations: Iterable[str],

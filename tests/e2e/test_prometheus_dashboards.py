@@ -85,8 +85,9 @@ RECORDINGS = (
 
 @dataclass
 class ClientTraffic:
-    """Pushes, pulls and a missing-tag pull on a registry, once a second (not probes:
-    the registry logs them with httpx's user agent, so ingest counts them)."""
+    """Pushes (an image, its signature and, every other round, its SBOM), pulls and a
+    missing-tag pull on a registry, once a second (not probes: the registry logs them
+    with httpx's user agent, so ingest counts them)."""
 
     registry: LocalRegistry
     rounds: int = 0
@@ -100,6 +101,12 @@ class ClientTraffic:
                 try:
                     image = push_image(client, self.registry.url, "team/app", "v1",
                                        layer=secrets.token_bytes(512))
+                    # Cosign's tag layout for a signature and an SBOM of that image
+                    # (what the signed-image and SBOM coverage panels count).
+                    attached = image.manifest_digest.replace(":", "-")
+                    push_image(client, self.registry.url, "team/app", f"{attached}.sig")
+                    if self.rounds % 2 == 0:
+                        push_image(client, self.registry.url, "team/app", f"{attached}.sbom")
                     client.get(f"{self.registry.url}/v2/team/app/manifests/v1",
                                headers={"Accept": "application/vnd.oci.image.manifest.v1+json"})
                     client.get(f"{self.registry.url}/v2/team/app/blobs/{image.layer_digest}")
@@ -198,6 +205,8 @@ def _exporter_config(us: LocalRegistry, eu: LocalRegistry, cache: LocalRegistry,
              "paths": [str(us.log_path)], "read_from": "beginning"},
             {"name": "eu-west-log", "region": "eu-west", "format": "distribution",
              "paths": [str(eu.log_path)], "read_from": "beginning"},
+        ], "filesystems": [
+            {"name": "us-east-storage", "region": "us-east", "path": str(us.storage_dir)},
         ]},
         "otel": {"traces": True, "endpoint": receiver.endpoint, "protocol": "grpc"},
         # The example's SLOs and alerting, unchanged: the dashboards are then the committed

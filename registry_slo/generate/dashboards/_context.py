@@ -68,12 +68,14 @@ class DashboardContext:
         lag_alert_threshold: ``alerting.replication_lag_threshold`` (seconds).
         stale_after: seconds after which a probe counts as not running (the longest
             probe interval times the ``RegistryProbeNotRunning`` factor).
+        storage_threshold: ``alerting.storage_threshold`` (share of capacity).
     """
 
     slos: tuple[SLOView, ...]
     regions: tuple[str, ...]
     lag_alert_threshold: float
     stale_after: float
+    storage_threshold: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardContext:
@@ -105,6 +107,7 @@ class DashboardContext:
             regions=tuple(r.name for r in settings.regions),
             lag_alert_threshold=settings.alerting.replication_lag_threshold,
             stale_after=NOT_RUNNING_INTERVALS * max(intervals),
+            storage_threshold=settings.alerting.storage_threshold,
         )
 
     def slo_for(self, kind: str, probe: str | None = None) -> SLOView | None:

@@ -1,6 +1,7 @@
 """The Executive dashboard: are the registries meeting their SLOs, and how much budget is
 left — per SLO of the configuration, with thresholds at its objective; plus what users'
-pushes and pulls see, from the registries' own logs."""
+pushes and pulls see, from the registries' own logs, storage use and its projection
+(M7), and signed-image and SBOM coverage where the registries' logs show it (M10)."""
 
 from __future__ import annotations
 
@@ -114,6 +115,70 @@ def _traffic_row(board: Board, ctx: DashboardContext) -> None:
     ))
 
 
+_USED = "registry_slo_registry_storage_used_bytes"
+_CAPACITY = "registry_slo_registry_storage_capacity_bytes"
+_PUSHES = "registry_slo_registry_manifest_pushes_total"
+_PROJECTION_DAYS = 30
+
+
+def _storage_row(board: Board, ctx: DashboardContext) -> None:
+    board.row("Storage (M7) and supply chain (M10)")
+    alert = ctx.storage_threshold
+    steps: list[Step] = [(None, "green"), (alert, "orange"), (min(0.9, (1 + alert) / 2), "red")]
+    # max: two sources of one region (say zot's metrics and its filesystem) see the
+    # same storage.
+    used = f"max by (region) ({_USED}{sel()})"
+    capacity = f"max by (region) ({_CAPACITY}{sel()} > 0)"
+    projected = (f"max by (region) (predict_linear({_USED}{sel()}[7d], "
+                 f"{_PROJECTION_DAYS * 86400}))")
+    board.add(
+        time_series(
+            "Storage used by region",
+            "Bytes the registries use (registry_slo_registry_storage_used_bytes: zot's and "
+            "Harbor's own figures, or the filesystem holding the storage, ingest."
+            "filesystems), per region (the largest figure where several sources report "
+            "one region).",
+            [Target(used, "{{region}}")],
+            units.BytesIEC, size=(8, 8),
+        ),
+        bar_gauge(
+            "Storage used, share of capacity",
+            "Used over capacity per region. The RegistryStorageHigh ticket fires at "
+            f"{alert:.0%} (alerting.storage_threshold): time to plan capacity or run "
+            "garbage collection.",
+            [Target(f"{used}\n/\n{capacity}", "{{region}}", instant=True)],
+            units.PercentUnit, size=(8, 8), decimals=1, steps=steps, min_value=0.0,
+            max_value=1.0,
+        ),
+        stat_panel(
+            f"Storage projected in {_PROJECTION_DAYS} days",
+            f"Share of capacity in use {_PROJECTION_DAYS} days from now if the last 7 days' "
+            "growth goes on (predict_linear over 7d of registry_slo_registry_storage_used"
+            "_bytes; with less history, over what there is).",
+            [Target(f"{projected}\n/\n{capacity}", "{{region}}", instant=True)],
+            units.PercentUnit, size=(8, 8), decimals=1, steps=steps,
+        ),
+    )
+    images = _pushes("image")
+    for artifact, title in (("signature", "Signed images"), ("sbom", "Images with an SBOM")):
+        board.add(stat_panel(
+            f"{title} (share of images pushed)",
+            f"{artifact.capitalize()}s pushed over images pushed in the time range, per "
+            "region, from the registries' logs (registry_slo_registry_manifest_pushes_total"
+            ": cosign's sha256-<digest>.sig and .sbom tags against other tagged manifest "
+            "pushes). Where signatures live elsewhere it shows 0%: known only where the "
+            "logs show it.",
+            [Target(f"{_pushes(artifact)}\n/\n({images} > 0)", "{{region}}", instant=True)],
+            units.PercentUnit, size=(12, 5), decimals=1,
+            steps=[(None, "red"), (0.9, "orange"), (1.0, "green")],
+        ))
+
+
+def _pushes(artifact: str) -> str:
+    match = sel(f'artifact="{artifact}"')
+    return f"sum by (region) (increase({_PUSHES}{match}[$__range]))"
+
+
 def build(ctx: DashboardContext, oncall: DashboardRef, debug: DashboardRef
           ) -> models.Dashboard:
     """The Executive dashboard for the configuration ``ctx``."""
@@ -155,6 +220,7 @@ def build(ctx: DashboardContext, oncall: DashboardRef, debug: DashboardRef
         ),
     )
     _traffic_row(board, ctx)
+    _storage_row(board, ctx)
     for slo in ctx.slos:
         _slo_row(board, slo, oncall)
     return board.build()

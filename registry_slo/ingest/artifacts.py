@@ -1,0 +1,29 @@
+"""What a pushed manifest is, by the tag it was pushed under (M10: signed image ratio).
+
+Signatures, attestations and SBOMs attached with cosign (and tools that follow its
+layout) are pushed under the tag ``sha256-<digest of the image>.sig`` (``.att``,
+``.sbom``); everything else pushed under a tag is an image. A manifest pushed by digest
+only (the children of a multi-arch index, OCI 1.1 referrers) has no tag to tell: it is
+``untagged``, and stays out of the ratio. Registries that keep signatures elsewhere
+(Notary v1, a separate store) show none here: the ratio is "where known".
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["ARTIFACT_KINDS", "artifact_kind"]
+
+ARTIFACT_KINDS = ("image", "signature", "attestation", "sbom", "untagged")
+"""Values of the ``artifact`` label of ``registry_slo_registry_manifest_pushes_total``."""
+
+_COSIGN = re.compile(r"sha256-[0-9a-f]{64}\.(sig|att|sbom)")
+_KIND = {"sig": "signature", "att": "attestation", "sbom": "sbom"}
+
+
+def artifact_kind(tag: str | None) -> str:
+    """The :data:`ARTIFACT_KINDS` value of a manifest pushed under ``tag``."""
+    if not tag:
+        return "untagged"
+    match = _COSIGN.fullmatch(tag)
+    return "image" if match is None else _KIND[match.group(1)]
