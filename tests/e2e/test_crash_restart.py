@@ -11,9 +11,6 @@ the log positions are committed in the same SQLite transaction as the counts.
 
 from __future__ import annotations
 
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +21,7 @@ import pytest
 import yaml
 from conftest import require_binary
 from harness import push_image
+from harness.serve import ServeProcess
 
 from registry_slo.devenv import LocalRegistry, free_port
 
@@ -31,41 +29,13 @@ REQUESTS = 1500
 ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
 
 
-class Serve:
-    """``registry-slo serve`` in its own process."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "registry_slo", "serve", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=log.open("ab"),
-        )
-        self.base = f"http://{yaml.safe_load(config.read_text())['listen']}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.1)
-
-    def period(self) -> tuple[float, float]:
-        api = httpx.get(f"{self.base}/api/v1/slo", timeout=5).json()
-        (entry,) = [s for s in api["slos"] if s["slo"] == "manifest-pulls"]
-        window = entry["windows"][-1]
-        assert window["window"] == entry["period"]
-        return window["events"], window["bad_events"]
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        assert self.proc.wait(timeout=20) == 0, self.log.read_text()[-3000:]
+def period(serve: ServeProcess) -> tuple[float, float]:
+    """The SLO's period window: (events, bad events)."""
+    api = httpx.get(f"{serve.base}/api/v1/slo", timeout=5).json()
+    (entry,) = [s for s in api["slos"] if s["slo"] == "manifest-pulls"]
+    window = entry["windows"][-1]
+    assert window["window"] == entry["period"]
+    return window["events"], window["bad_events"]
 
 
 def pull(client: httpx.Client, url: str, start: int, stop: int) -> None:
@@ -100,30 +70,30 @@ def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> N
         path.write_text(yaml.safe_dump(config))
         log = tmp_path / "exporter.log"
 
-        serve = Serve(path, log)
+        serve = ServeProcess(path, log)
         # Pull in the background; kill the exporter while lines are being read.
         pulling = threading.Thread(target=pull, args=(client, registry.url, 0, 1000))
         pulling.start()
         deadline = time.monotonic() + 60
-        while serve.period()[0] < 300:
+        while period(serve)[0] < 300:
             assert time.monotonic() < deadline, "the exporter reads nothing"
             time.sleep(0.05)
-        counted_before_kill = serve.period()[0]
+        counted_before_kill = period(serve)[0]
         serve.kill()
         pulling.join(timeout=120)
         assert counted_before_kill < 1000
 
-        serve = Serve(path, log)  # after a crash
+        serve = ServeProcess(path, log)  # after a crash
         pull(client, registry.url, 1000, 1250)
         wait_for(serve, 1250)
         serve.stop()
 
         pull(client, registry.url, 1250, REQUESTS)  # while stopped
-        serve = Serve(path, log)  # after a clean stop
+        serve = ServeProcess(path, log)  # after a clean stop
         try:
             events, bad = wait_for(serve, REQUESTS)
             time.sleep(1.5)  # nothing more arrives
-            assert serve.period() == (events, bad)
+            assert period(serve) == (events, bad)
         finally:
             serve.stop()
     assert (events, bad) == (REQUESTS, REQUESTS // 10)
@@ -131,10 +101,10 @@ def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> N
     assert not (tmp_path / "checkpoints" / "registry-log.json").exists()
 
 
-def wait_for(serve: Serve, events: int) -> tuple[float, float]:
+def wait_for(serve: ServeProcess, events: int) -> tuple[float, float]:
     deadline = time.monotonic() + 60
     while True:
-        seen = serve.period()
+        seen = period(serve)
         if seen[0] >= events or time.monotonic() > deadline:
             return seen
         time.sleep(0.1)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +18,7 @@ import pytest
 import yaml
 from conftest import require_binary
 from harness import PROBER
+from harness.serve import ServeProcess
 from prometheus_client.parser import text_string_to_metric_families
 
 from registry_slo.devenv import HtpasswdAuth, LocalRegistry, free_port
@@ -120,37 +119,16 @@ def total(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: st
                if n == name and set(labels.items()) <= set(lab))
 
 
-class Exporter:
-    """``registry-slo serve`` in its own process, following the registry's log."""
-
-    def __init__(self, config: Path, log: Path) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "registry_slo", "serve", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=log.open("ab"),
-        )
-        self.base = f"http://127.0.0.1:{yaml.safe_load(config.read_text())['listen'].split(':')[1]}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-2000:]
-            time.sleep(0.1)
-
-    def wait_lines(self, lines: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        deadline = time.monotonic() + 20
-        while True:
-            samples = metrics_of(self.base)
-            seen = total(samples, "registry_slo_ingest_lines_total", source="registry-log")
-            if seen == lines or time.monotonic() > deadline:
-                return samples
-            time.sleep(0.2)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        assert self.proc.wait(timeout=20) == 0
+def wait_lines(exporter: ServeProcess, lines: int
+               ) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The exporter's metrics once it has read ``lines`` lines (or after 20 s)."""
+    deadline = time.monotonic() + 20
+    while True:
+        samples = metrics_of(exporter.base)
+        seen = total(samples, "registry_slo_ingest_lines_total", source="registry-log")
+        if seen == lines or time.monotonic() > deadline:
+            return samples
+        time.sleep(0.2)
 
 
 def lines_in(*paths: Path) -> int:
@@ -172,7 +150,7 @@ def test_exporter_follows_the_log_through_copytruncate_and_restart(
                       "paths": [f"{reg.log_path}*"], "read_from": "beginning"}],
         },
     }))
-    exporter = Exporter(config, tmp_path / "exporter.log")
+    exporter = ServeProcess(config, tmp_path / "exporter.log")
     try:
         make_traffic(reg, skopeo, tmp_path, "v1")
         settle(reg)
@@ -182,7 +160,7 @@ def test_exporter_follows_the_log_through_copytruncate_and_restart(
         reg.log_path.write_bytes(b"")
         make_traffic(reg, skopeo, tmp_path, "v2")
         settle(reg)
-        samples = exporter.wait_lines(lines_in(rotated, reg.log_path))
+        samples = wait_lines(exporter, lines_in(rotated, reg.log_path))
     finally:
         exporter.stop()
     expected = replay([rotated, reg.log_path], "distribution", region="local",
@@ -200,9 +178,9 @@ def test_exporter_follows_the_log_through_copytruncate_and_restart(
     before = lines_in(rotated, reg.log_path)
     make_traffic(reg, skopeo, tmp_path, "v3")
     settle(reg)
-    exporter = Exporter(config, tmp_path / "exporter.log")
+    exporter = ServeProcess(config, tmp_path / "exporter.log")
     try:
-        samples = exporter.wait_lines(lines_in(rotated, reg.log_path) - before)
+        samples = wait_lines(exporter, lines_in(rotated, reg.log_path) - before)
         time.sleep(0.5)  # and nothing more arrives
         samples = metrics_of(exporter.base)
     finally:
@@ -261,7 +239,7 @@ def test_notifications_from_the_real_registry_count_each_operation_once(
                 },
             },
         }))
-        exporter = Exporter(config, tmp_path / "exporter.log")
+        exporter = ServeProcess(config, tmp_path / "exporter.log")
         try:
             deadline = time.monotonic() + 30
             while True:

@@ -1,0 +1,57 @@
+"""``registry-slo serve`` as users run it: its own process, stopped by SIGTERM or killed."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import yaml
+
+__all__ = ["ServeProcess"]
+
+
+class ServeProcess:
+    """Start ``registry-slo serve --config CONFIG`` (stderr appended to ``log``) and wait
+    until ``/healthz`` answers.
+
+    Args:
+        config: the configuration file (its ``listen`` gives :attr:`base`).
+        log: where the exporter's log goes.
+        timeout: seconds to wait for ``/healthz``.
+    """
+
+    def __init__(self, config: Path, log: Path, timeout: float = 30.0) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "registry_slo", "serve", "--config", str(config)],
+            stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+        )
+        self.base = f"http://{yaml.safe_load(config.read_text())['listen']}"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, self.tail()
+            assert time.monotonic() < deadline, self.tail()
+            time.sleep(0.1)
+
+    def tail(self) -> str:
+        """The end of the exporter's log."""
+        return self.log.read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        """SIGTERM, and the clean exit it must make."""
+        self.proc.terminate()
+        assert self.proc.wait(timeout=20) == 0, self.tail()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash."""
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
