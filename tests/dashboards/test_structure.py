@@ -202,7 +202,8 @@ def test_one_row_per_configured_slo() -> None:
     executive = dashboards.build(settings)["registry-slo-executive.json"]
     doc = json.loads(json.dumps(executive, default=lambda o: o.to_json()))
     rows = [p["title"] for p in iter_panels(doc) if p["type"] == "row"]
-    assert rows == ["Overview", "What users see (registry logs)", "only-pulls: Pulls work"]
+    assert rows == ["Overview", "What users see (registry logs)",
+                    "Storage (M7) and supply chain (M10)", "only-pulls: Pulls work"]
     exprs = [t["expr"] for _, t in iter_targets(doc)]
     assert '1 - slo:sli_error:ratio_rate30d{sloth_slo="only-pulls",region=~"$region"}' in exprs
     # without a push SLO, the push success panel has no objective line
