@@ -27,6 +27,7 @@ import json
 import os
 import tempfile
 import time
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
@@ -71,6 +72,10 @@ class Cursor(Protocol):
         """Replace the value (committed when the owner commits)."""
         ...
 
+    def hold(self) -> AbstractContextManager[object]:
+        """Keep the owner from committing while held (see :meth:`CheckpointStore.hold`)."""
+        ...
+
 
 class CheckpointStore:
     """One source's checkpoint: a file, or a :class:`Cursor` (the file then only
@@ -89,6 +94,17 @@ class CheckpointStore:
         self.retention = retention
         self.cursor = cursor
         self._file_gone = False
+
+    @property
+    def per_chunk(self) -> bool:
+        """Whether the checkpoint must be saved after every chunk (a cursor: it is
+        committed with the counts, which a commit takes at any moment)."""
+        return self.cursor is not None
+
+    def hold(self) -> AbstractContextManager[object]:
+        """Hold while a chunk's lines are accounted and the checkpoint after them is
+        saved: with a cursor, no commit falls in between (a file needs nothing)."""
+        return self.cursor.hold() if self.cursor is not None else contextlib.nullcontext()
 
     def exists(self) -> bool:
         """Whether a checkpoint was ever saved (else ``read_from`` applies)."""

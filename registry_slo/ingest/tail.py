@@ -44,6 +44,7 @@ import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -200,6 +201,15 @@ class FileTailer:
         # without an entry appeared while we were away and are read from the beginning.
         self._fresh = not self.store.exists()
         self._saved = self.store.load()
+
+    def _hold(self) -> AbstractContextManager[object]:
+        return self.store.hold() if self.store is not None else contextlib.nullcontext()
+
+    def _save_chunk(self) -> None:
+        # A checkpoint committed with the counts (a cursor) follows every chunk; a file
+        # is written every checkpoint_interval.
+        if self.store is not None and self.store.per_chunk:
+            self.save()
 
     def save(self) -> None:
         """Write the checkpoint now (only positions already accounted)."""
@@ -359,14 +369,16 @@ class FileTailer:
             if not data:
                 break
             read += len(data)
-            cut = splitter.feed(data)
-            pipeline.lines(cut.lines)
-            pipeline.too_long(cut.too_long)
-            pipeline.consumed(len(data))
-            pipeline.flush()  # accounted before the offset moves
-            if cut.end is not None:
-                f.offset = cut.end
-                self._dirty = True
+            with self._hold():
+                cut = splitter.feed(data)
+                pipeline.lines(cut.lines)
+                pipeline.too_long(cut.too_long)
+                pipeline.consumed(len(data))
+                pipeline.flush()  # accounted before the offset moves
+                if cut.end is not None:
+                    f.offset = cut.end
+                    self._dirty = True
+                    self._save_chunk()
         if read:
             f.last_growth = self._clock()
         return read
@@ -383,15 +395,17 @@ class FileTailer:
                 size = f.splitter.position
             if size > f.splitter.position or now - f.last_growth < self.rotate_wait:
                 continue
-            if f.fingerprint is not None:
-                cut = f.splitter.finish()  # the writer is gone: a last unfinished line counts
-                self.pipeline.lines(cut.lines)
-                self.pipeline.too_long(cut.too_long)
-                self.pipeline.flush()
-                if cut.end is not None:
-                    f.offset = cut.end
-                    self._dirty = True
-            self._close(f, keep=True)
+            with self._hold():
+                if f.fingerprint is not None:
+                    cut = f.splitter.finish()  # the writer is gone: a last unfinished line
+                    self.pipeline.lines(cut.lines)
+                    self.pipeline.too_long(cut.too_long)
+                    self.pipeline.flush()
+                    if cut.end is not None:
+                        f.offset = cut.end
+                        self._dirty = True
+                self._close(f, keep=True)
+                self._save_chunk()
 
     def _close(self, f: _Followed, keep: bool = False) -> None:
         if keep and f.fingerprint is not None and self.store is not None:

@@ -41,6 +41,7 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -148,7 +149,8 @@ class Cursor:
     """A named position (an ingest source's checkpoint) committed to the engine's store
     together with the counts of the events before it.
 
-    Write it only after the events it covers were handed to :meth:`SLIEngine.observe`.
+    Hand the events to :meth:`SLIEngine.observe` and write the cursor that follows them
+    inside one ``with cursor.hold():``, so that a commit never has one without the other.
     """
 
     def __init__(self, engine: SLIEngine, name: str) -> None:
@@ -163,6 +165,12 @@ class Cursor:
     def write(self, value: str) -> None:
         """Stage ``value``: the engine's next flush commits it with the counts."""
         self._engine.stage_cursor(self.name, value)
+
+    def hold(self) -> AbstractContextManager[object]:
+        """Keep the engine from taking a snapshot to commit while held: observe the
+        events of a chunk and write the cursor after them inside one ``with``, and a
+        commit has either both or neither."""
+        return self._engine._lock
 
 
 class SLIEngine:
@@ -208,7 +216,9 @@ class SLIEngine:
                 key = (state.target.region, str(sli.probe_name))
                 self._by_probe.setdefault(key, []).append(state)
         self._lags: dict[str, list[Lag]] = {}
-        self._lock = threading.Lock()
+        # Re-entrant: an ingest source holds it (Cursor.hold) across a chunk's
+        # observations and its cursor, so that no flush falls in between.
+        self._lock = threading.RLock()
         self._store: SLOStore | None = None
         self._cursors: dict[str, str] = {}  # staged, not committed yet
         self.on_store_error = on_store_error

@@ -1,12 +1,15 @@
 """No event lost or counted twice by the SLI engine across a crash (SIGKILL) and a clean
 restart of the exporter, for what ingest reads.
 
-A real registry (Debian's docker-registry) logs JSON; a client pulls a manifest 1,500
+A real registry (Debian's docker-registry) logs JSON; clients pull a manifest 11,250
 times (every tenth a missing tag: a 404), while ``registry-slo serve`` follows the log
-and counts a traffic SLO. The exporter is killed with SIGKILL in the middle of the
-traffic, restarted, stopped cleanly later and started once more. The SLO's period
-window must then hold exactly the requests made, and exactly the 404s as bad events:
-the log positions are committed in the same SQLite transaction as the counts.
+and counts a traffic SLO. The exporter is killed with SIGKILL twice: in the middle of
+live traffic, and in the middle of reading a 10,000-request backlog written while it
+was stopped (it then reads 1 MiB chunks back to back while the engine commits every
+50 ms). Between and after, it is restarted and stopped cleanly. The SLO's period window
+must then hold exactly the requests made, and exactly the 404s as bad events: a log
+position is committed in the same SQLite transaction as the counts of the lines before
+it, and never with counts of lines after it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,11 @@ from harness.serve import ServeProcess
 
 from registry_slo.devenv import LocalRegistry, free_port
 
-REQUESTS = 1500
+LIVE = 1250
+"""Requests made while the exporter runs (a kill in their middle)."""
+REQUESTS = LIVE + 10_000
+"""All requests: the rest are made while the exporter is stopped (a kill while it
+reads them)."""
 ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
 
 
@@ -44,6 +51,29 @@ def pull(client: httpx.Client, url: str, start: int, stop: int) -> None:
         client.get(f"{url}/v2/team/app/manifests/{tag}", headers=ACCEPT)
 
 
+def pull_in_parallel(url: str, start: int, stop: int, clients: int = 8) -> None:
+    def run(first: int) -> None:
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            for i in range(first, stop, clients):
+                pull(client, url, i, i + 1)
+
+    threads = [threading.Thread(target=run, args=(start + k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+
+def kill_when(serve: ServeProcess, events: int) -> float:
+    """SIGKILL the exporter once it has counted ``events``; return what it had."""
+    deadline = time.monotonic() + 60
+    while (seen := period(serve)[0]) < events:
+        assert time.monotonic() < deadline, f"the exporter stopped reading at {seen}"
+        time.sleep(0.02)
+    serve.kill()
+    return seen
+
+
 def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> None:
     require_binary("docker-registry")
     with LocalRegistry(log_path=tmp_path / "registry.log") as registry, \
@@ -58,7 +88,7 @@ def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> N
             "ingest": {
                 "checkpoint_dir": str(tmp_path / "checkpoints"),
                 "poll_interval": "50ms",
-                "checkpoint_interval": "500ms",
+                "checkpoint_interval": "50ms",  # commits often: a kill lands between two
                 "logs": [{"name": "registry-log", "region": "local", "format": "distribution",
                           "paths": [str(registry.log_path)], "read_from": "end"}],
             },
@@ -71,29 +101,28 @@ def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> N
         log = tmp_path / "exporter.log"
 
         serve = ServeProcess(path, log)
-        # Pull in the background; kill the exporter while lines are being read.
+        # Live traffic: kill the exporter while lines are being written and read.
         pulling = threading.Thread(target=pull, args=(client, registry.url, 0, 1000))
         pulling.start()
-        deadline = time.monotonic() + 60
-        while period(serve)[0] < 300:
-            assert time.monotonic() < deadline, "the exporter reads nothing"
-            time.sleep(0.05)
-        counted_before_kill = period(serve)[0]
-        serve.kill()
+        assert kill_when(serve, 300) < 1000
         pulling.join(timeout=120)
-        assert counted_before_kill < 1000
-
         serve = ServeProcess(path, log)  # after a crash
-        pull(client, registry.url, 1000, 1250)
-        wait_for(serve, 1250)
+        pull(client, registry.url, 1000, LIVE)
+        assert wait_for(serve, LIVE)[0] == LIVE
         serve.stop()
 
-        pull(client, registry.url, 1250, REQUESTS)  # while stopped
+        # A backlog: written while the exporter is stopped, read in chunks, killed
+        # in its middle.
+        pull_in_parallel(registry.url, LIVE, REQUESTS)
+        serve = ServeProcess(path, log)  # after a clean stop
+        assert kill_when(serve, LIVE + 2000) < REQUESTS
+        serve = ServeProcess(path, log)  # after a crash
+        assert wait_for(serve, REQUESTS)[0] == REQUESTS
+        serve.stop()
         serve = ServeProcess(path, log)  # after a clean stop
         try:
-            events, bad = wait_for(serve, REQUESTS)
             time.sleep(1.5)  # nothing more arrives
-            assert period(serve) == (events, bad)
+            events, bad = period(serve)
         finally:
             serve.stop()
     assert (events, bad) == (REQUESTS, REQUESTS // 10)

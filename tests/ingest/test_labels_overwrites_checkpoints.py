@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -134,6 +135,9 @@ class MemoryCursor:
 
     def write(self, value: str) -> None:
         self.value = value
+
+    def hold(self) -> contextlib.AbstractContextManager[object]:
+        return contextlib.nullcontext()
 
 
 def test_a_checkpoint_kept_in_a_cursor_takes_over_from_the_file(tmp_path: Path) -> None:
