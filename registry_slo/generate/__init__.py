@@ -31,12 +31,7 @@ from registry_slo.generate._model import (
 )
 from registry_slo.generate._yaml import HEADER, dump
 from registry_slo.generate.alertmanager import alertmanager_config
-from registry_slo.sli.spec import (
-    ReplicationLagSLI,
-    TrafficLatencySLI,
-    TrafficSuccessSLI,
-    sli_summary,
-)
+from registry_slo.sli.spec import ReplicationLagSLI, TrafficSLI, sli_summary
 from registry_slo.sli.windows import BURN_RATE_TIERS, single_failure_burn
 
 __all__ = ["GenerationError", "check", "generate", "render", "warnings"]
@@ -199,7 +194,7 @@ def warnings(settings: Settings) -> list[str]:
                 f"outage burns less than {num(factor)}x; it can never page"
             )
             continue
-        if isinstance(slo.sli, TrafficSuccessSLI | TrafficLatencySLI):
+        if isinstance(slo.sli, TrafficSLI):
             continue  # how many events an hour holds depends on the users
         if isinstance(slo.sli, ReplicationLagSLI):
             # Lag is sampled once per rule evaluation (assumed 1m).

@@ -45,7 +45,7 @@ from registry_slo.generate._model import (
     human_duration,
     num,
 )
-from registry_slo.sli.spec import AlertingConfig, TrafficLatencySLI, TrafficSuccessSLI
+from registry_slo.sli.spec import AlertingConfig, TrafficSLI
 from registry_slo.sli.windows import (
     BURN_RATE_TIERS,
     BurnRateTier,
@@ -174,7 +174,7 @@ def absent_alert(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any]:
     SLIs, the ingest sources missing)."""
     slo = target.slo
     short = window_name(BURN_RATE_TIERS[0].short_window)
-    if isinstance(slo.sli, TrafficSuccessSLI | TrafficLatencySLI):
+    if isinstance(slo.sli, TrafficSLI):
         sources = "|".join(target.sources)
         expr = f'absent({INGEST_LINES}{{source=~"{sources}"}})'
         description = (

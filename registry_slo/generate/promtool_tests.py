@@ -61,7 +61,7 @@ from registry_slo.sli.spec import (
     ProbeLatencySLI,
     ReplicationLagSLI,
     TrafficLatencySLI,
-    TrafficSuccessSLI,
+    TrafficSLI,
 )
 from registry_slo.sli.windows import BURN_RATE_TIERS, HOUR, MINUTE, error_budget
 
@@ -246,7 +246,7 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
     failures: list[float | None] = list(bad_total)
     if born:
         failures = [v if v > 0 else None for v in bad_total]
-    if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+    if isinstance(sli, TrafficSLI):
         # One request a scrape, read by the target's first source.
         labels = {"region": region, "source": target.sources[0],
                   "operation": sli.operations[0]}

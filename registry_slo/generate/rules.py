@@ -51,6 +51,7 @@ from registry_slo.sli.spec import (
     ProbeSuccessSLI,
     ReplicationLagSLI,
     TrafficLatencySLI,
+    TrafficSLI,
     TrafficSuccessSLI,
 )
 from registry_slo.sli.windows import ALERT_WINDOWS, error_budget, slo_windows, window_name
@@ -96,7 +97,7 @@ def latency_bucket(target: SLOTarget) -> str:
 def traffic_labels(target: SLOTarget) -> dict[str, str | tuple[str, ...]]:
     """The labels that select a traffic SLI's requests: region, sources, operations."""
     sli = target.slo.sli
-    assert isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI)
+    assert isinstance(sli, TrafficSLI)
     return {"region": target.region, "source": target.sources, "operation": sli.operations}
 
 
@@ -252,7 +253,7 @@ def info_labels(target: SLOTarget, mode: RuleMode) -> dict[str, str]:
     }
     if sli.probe_name is not None:
         labels["sli_probe"] = sli.probe_name
-    if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+    if isinstance(sli, TrafficSLI):
         labels["sli_operations"] = ",".join(sli.operations)
         labels["sli_sources"] = ",".join(target.sources)
     if isinstance(sli, TrafficSuccessSLI):

@@ -59,6 +59,7 @@ from registry_slo.sli.spec import (
     ReplicationLagSLI,
     SLOSpec,
     TrafficLatencySLI,
+    TrafficSLI,
     TrafficSuccessSLI,
 )
 from registry_slo.sli.store import SLOStore, StoreBatch
@@ -208,7 +209,7 @@ class SLIEngine:
             sli = state.target.slo.sli
             if isinstance(sli, ReplicationLagSLI):
                 self._lag_states.append(state)
-            elif isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+            elif isinstance(sli, TrafficSLI):
                 for source in state.target.sources:
                     for operation in sli.operations:
                         self._by_traffic.setdefault((source, operation), []).append(state)

@@ -15,6 +15,7 @@ from registry_slo.sli.spec import (
     ReplicationLagSLI,
     SLOSpec,
     TrafficLatencySLI,
+    TrafficSLI,
     TrafficSuccessSLI,
 )
 from registry_slo.sli.windows import (
@@ -162,7 +163,7 @@ def describe_sli(slo: SLOSpec) -> dict[str, Any]:
     out: dict[str, Any] = {"kind": sli.kind}
     if sli.probe_name is not None:
         out["probe"] = sli.probe_name
-    if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+    if isinstance(sli, TrafficSLI):
         out["operations"] = list(sli.operations)
         if sli.sources is not None:
             out["sources"] = list(sli.sources)

@@ -51,6 +51,7 @@ __all__ = [
     "SLOSpec",
     "SLOTopology",
     "TrafficLatencySLI",
+    "TrafficSLI",
     "TrafficSuccessSLI",
     "check_alerting",
     "check_slos",
@@ -230,6 +231,7 @@ class TrafficLatencySLI(_Strict):
 
 
 TrafficSLI = TrafficSuccessSLI | TrafficLatencySLI
+"""The SLIs read from ingested traffic (``isinstance(sli, TrafficSLI)``)."""
 
 SLI = Annotated[
     ProbeSuccessSLI | ProbeLatencySLI | ReplicationLagSLI | AuthSuccessSLI
@@ -470,7 +472,7 @@ class SLOTopology:
         """The ingest sources a traffic SLO counts in ``region`` (``()`` for other SLIs):
         its ``sources`` of that region, else the region's log sources."""
         sli = slo.sli
-        if not isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+        if not isinstance(sli, TrafficSLI):
             return ()
         if sli.sources is None:
             return tuple(name for name, r in self.log_sources.items() if r == region)
@@ -486,7 +488,7 @@ class SLOTopology:
         sli = slo.sli
         if isinstance(sli, ReplicationLagSLI):
             return tuple(name for name in self.region_probes if name in self.mirrors)
-        if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+        if isinstance(sli, TrafficSLI):
             return tuple(name for name in self.region_probes if self.sources(slo, name))
         probe = sli.probe_name
         return tuple(name for name, probes in self.region_probes.items() if probe in probes)
@@ -501,7 +503,7 @@ class SLOTopology:
                     f"{key}.regions: region {region!r} has no replicates_from, so no "
                     "replication lag"
                 )
-        elif isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+        elif isinstance(sli, TrafficSLI):
             if not self.sources(slo, region):
                 raise ValueError(
                     f"{key}.regions: region {region!r} has no ingest source to count"
@@ -526,7 +528,7 @@ class SLOTopology:
                 raise ValueError(f"{key}.name: the name {slo.name!r} is used twice")
             seen.add(slo.name)
             sli = slo.sli
-            if isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+            if isinstance(sli, TrafficSLI):
                 for name in sli.sources or ():
                     if name not in everything:
                         raise ValueError(
@@ -538,7 +540,7 @@ class SLOTopology:
             if self.region_probes and not self.regions(slo):
                 if isinstance(sli, ReplicationLagSLI):
                     what = "replicates from another region"
-                elif isinstance(sli, TrafficSuccessSLI | TrafficLatencySLI):
+                elif isinstance(sli, TrafficSLI):
                     what = "has an ingest source to count (ingest.logs)"
                 else:
                     what = f"runs the {sli.probe_name} probe"
