@@ -104,11 +104,23 @@ class JsonlMapping(_Strict):
         return self
 
 
-class LogSourceConfig(_Strict):
+class _Source(_Strict):
+    """What every ingest source has: its name (the ``source`` label) and the region
+    whose registry it reads, both valid label values."""
+
+    name: str = Field(description="the source label")
+    region: str = Field(description="the region label of what it reports")
+
+    @field_validator("name", "region")
+    @classmethod
+    def _labels(cls, value: str) -> str:
+        return label_value(value)
+
+
+class LogSourceConfig(_Source):
     """One log to follow: files (globs) in one format, for one region."""
 
     name: str = Field(description="the source label; also names the checkpoint file")
-    region: str = Field(description="the region label of what this log reports")
     format: LogFormat
     paths: tuple[str, ...] = Field(min_length=1, description="files or globs")
     exclude: tuple[str, ...] = Field(
@@ -122,11 +134,6 @@ class LogSourceConfig(_Strict):
     )
     max_line_bytes: ByteSize = 64 << 10
     mapping: JsonlMapping | None = None
-
-    @field_validator("name", "region")
-    @classmethod
-    def _labels(cls, value: str) -> str:
-        return label_value(value)
 
     @field_validator("paths")
     @classmethod
@@ -155,21 +162,14 @@ class LogSourceConfig(_Strict):
 NotificationFormat = Literal["distribution", "harbor"]
 
 
-class NotificationEndpoint(_Strict):
+class NotificationEndpoint(_Source):
     """One webhook endpoint: a registry (region) POSTs its events here."""
 
-    name: str = Field(description="the source label")
-    region: str = Field(description="the region label of what it reports")
     format: NotificationFormat = Field(
         description="distribution: notification envelopes (events.v1+json, v2+json); "
         "harbor: Harbor webhooks (Default or CloudEvents payload)"
     )
     path: str | None = Field(default=None, description="default: /notifications/<name>")
-
-    @field_validator("name", "region")
-    @classmethod
-    def _labels(cls, value: str) -> str:
-        return label_value(value)
 
     @field_validator("path")
     @classmethod
@@ -254,7 +254,7 @@ def default_checkpoint_dir() -> Path:
 ScrapeFormat = Literal["distribution", "harbor", "zot"]
 
 
-class ScrapeSourceConfig(_Strict):
+class ScrapeSourceConfig(_Source):
     """A registry's own metrics endpoint, read on an interval.
 
     ``distribution``: distribution's ``registry_http_*`` metrics (``http.debug.addr``
@@ -262,17 +262,10 @@ class ScrapeSourceConfig(_Strict):
     ``harbor``: Harbor's exporter (project quota usage); ``zot``: zot's ``zot_*``.
     """
 
-    name: str
-    region: str
     url: str
     format: ScrapeFormat
     interval: Duration = 15.0
     timeout: Duration = 5.0
-
-    @field_validator("name", "region")
-    @classmethod
-    def _label_safe(cls, value: str) -> str:
-        return label_value(value)
 
     @field_validator("url")
     @classmethod
@@ -288,20 +281,13 @@ class ScrapeSourceConfig(_Strict):
         return self
 
 
-class FilesystemSourceConfig(_Strict):
+class FilesystemSourceConfig(_Source):
     """The filesystem holding a registry's storage (distribution's ``filesystem``
     driver, zot's ``rootDirectory``), read with ``statvfs`` at every scrape: its used
     and total bytes become the region's storage use and capacity (M7). Exact on a
     volume of its own; on a shared filesystem it counts everything on it."""
 
-    name: str = Field(description="the source label")
-    region: str = Field(description="the region label")
     path: Path = Field(description="a directory on that filesystem (absolute)")
-
-    @field_validator("name", "region")
-    @classmethod
-    def _label_safe(cls, value: str) -> str:
-        return label_value(value)
 
     @field_validator("path")
     @classmethod
