@@ -109,13 +109,9 @@ class SLOTarget:
 
 def slo_targets(settings: Settings) -> list[SLOTarget]:
     """Every (SLO, region) pair of the configuration, in configuration order."""
-    topology = settings.slo_topology()
     return [
-        SLOTarget(
-            slo, region, settings.region(region).probe.interval, topology.sources(slo, region)
-        )
-        for slo in settings.slos
-        for region in topology.regions(slo)
+        SLOTarget(slo, region, settings.region(region).probe.interval, sources)
+        for slo, region, sources in settings.slo_topology().targets(settings.slos)
     ]
 
 

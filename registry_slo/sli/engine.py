@@ -102,12 +102,7 @@ class Target:
 
 def engine_targets(settings: Settings) -> list[Target]:
     """Every (SLO, region) pair of the configuration, in configuration order."""
-    topology = settings.slo_topology()
-    return [
-        Target(slo, region, topology.sources(slo, region))
-        for slo in settings.slos
-        for region in topology.regions(slo)
-    ]
+    return [Target(*target) for target in settings.slo_topology().targets(settings.slos)]
 
 
 @dataclass

@@ -493,6 +493,15 @@ class SLOTopology:
         probe = sli.probe_name
         return tuple(name for name, probes in self.region_probes.items() if probe in probes)
 
+    def targets(self, slos: Sequence[SLOSpec]) -> list[tuple[SLOSpec, str, tuple[str, ...]]]:
+        """Every ``(slo, region, sources)`` the SLOs apply to, in configuration order:
+        what the engine counts and the generator writes rules for."""
+        return [
+            (slo, region, self.sources(slo, region))
+            for slo in slos
+            for region in self.regions(slo)
+        ]
+
     def _check_region(self, slo: SLOSpec, region: str, key: str) -> None:
         sli = slo.sli
         if region not in self.region_probes:
