@@ -223,6 +223,7 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
         total += shape.bad(i) if i else 0.0
         bad_total.append(total)
     runs = [float(i) for i in range(n)]
+    good = [runs[i] - bad_total[i] for i in range(n)]
     region = target.region
     if isinstance(sli, ReplicationLagSLI):
         # Behind: the lag is over the threshold and grows by a scrape interval a scrape.
@@ -234,7 +235,6 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
         return [_series(REPLICATION_LAG, {"region": region, "source_region": "source"}, lag)]
     if isinstance(sli, ProbeLatencySLI):
         timed: str = sli.probe
-        good = [runs[i] - bad_total[i] for i in range(n)]
         return [
             _series(DURATION_COUNT, {"region": region, "probe": timed}, runs),
             _series(
@@ -251,15 +251,13 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
         labels = {"region": region, "source": target.sources[0],
                   "operation": sli.operations[0]}
         if isinstance(sli, TrafficLatencySLI):
-            good = [runs[i] - bad_total[i] for i in range(n)]
             return [
                 _series(REGISTRY_DURATION_COUNT, labels, runs),
                 _series(REGISTRY_DURATION_BUCKET, {**labels, "le": latency_bucket(target)},
                         good),
             ]
-        served = [runs[i] - bad_total[i] for i in range(n)]
         return [
-            _series(REGISTRY_REQUESTS, {**labels, "code": "200"}, served),
+            _series(REGISTRY_REQUESTS, {**labels, "code": "200"}, good),
             _series(REGISTRY_REQUESTS, {**labels, "code": "503"}, failures),
             # The exporter creates a traffic SLI's failure series at zero.
             _series(REGISTRY_FAILURES, {**labels, "reason": str(sli.errors[0])}, bad_total),
