@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ARTIFACT_KINDS", "artifact_kind"]
+from registry_slo.observation import Observation
+
+__all__ = ["ARTIFACT_KINDS", "artifact_kind", "pushed_artifact"]
 
 ARTIFACT_KINDS = ("image", "signature", "attestation", "sbom", "untagged")
 """Values of the ``artifact`` label of ``registry_slo_registry_manifest_pushes_total``."""
@@ -27,3 +29,11 @@ def artifact_kind(tag: str | None) -> str:
         return "untagged"
     match = _COSIGN.fullmatch(tag)
     return "image" if match is None else _KIND[match.group(1)]
+
+
+def pushed_artifact(observation: Observation) -> str | None:
+    """The :data:`ARTIFACT_KINDS` value of a successful manifest push (``None`` for
+    any other operation)."""
+    if observation.operation != "push_manifest" or not observation.success:
+        return None
+    return artifact_kind(observation.tag)

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
-from registry_slo.ingest.artifacts import ARTIFACT_KINDS, artifact_kind
+from registry_slo.ingest.artifacts import ARTIFACT_KINDS, pushed_artifact
 from registry_slo.ingest.checkpoint import CheckpointStore, Cursor
 from registry_slo.ingest.config import IngestConfig, LogSourceConfig
 from registry_slo.ingest.filesystem import FilesystemUsage
@@ -52,8 +52,9 @@ class MetricsSink:
         """See :meth:`~registry_slo.ingest.sink.Sink.observe`."""
         o = observation
         self.metrics.record_event(o, repository)
-        if o.operation == "push_manifest" and o.success:
-            self.metrics.record_manifest_push(o.region, o.source, artifact_kind(o.tag))
+        artifact = pushed_artifact(o)
+        if artifact is not None:
+            self.metrics.record_manifest_push(o.region, o.source, artifact)
         for observer in self.observers:
             observer(observation)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from registry_slo.ingest.artifacts import artifact_kind
+from registry_slo.ingest.artifacts import pushed_artifact
 from registry_slo.observation import Observation
 
 __all__ = ["LineCounts", "Sink", "Tally"]
@@ -99,8 +99,9 @@ class Tally:
             code = self._codes[o.status] = str(o.status)
         reason = "" if o.success else str(o.reason or "protocol")
         self.cells[o.region, o.operation, code, o.method or "", reason, repository] += 1
-        if o.operation == "push_manifest" and o.success:
-            self.manifest_pushes[o.region, artifact_kind(o.tag)] += 1
+        artifact = pushed_artifact(o)
+        if artifact is not None:
+            self.manifest_pushes[o.region, artifact] += 1
         if o.timed:
             self.duration_sum += o.duration_seconds
             self.timed += 1
