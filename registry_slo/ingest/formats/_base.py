@@ -107,7 +107,12 @@ class Parser(Protocol):
 
 class SourceParser:
     """The base of the line parsers: bound to one source's region and name, which every
-    observation it yields carries."""
+    observation it yields carries.
+
+    Args:
+        region: the ``region`` of the observations.
+        source: the ingest source's name.
+    """
 
     format: ClassVar[str]
 

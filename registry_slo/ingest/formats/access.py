@@ -57,12 +57,7 @@ def clf_time(text: str) -> float:
 
 
 class AccessLogParser(SourceParser):
-    """Parser of the combined-format access log (see the module docstring).
-
-    Args:
-        region: the ``region`` of the observations.
-        source: the ingest source's name.
-    """
+    """Parser of the combined-format access log (see the module docstring)."""
 
     format: ClassVar[str] = "distribution-access"
 

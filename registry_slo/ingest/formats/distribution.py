@@ -103,12 +103,7 @@ def _text_value(raw: str) -> str:
 
 
 class DistributionParser(SourceParser):
-    """Parser of the distribution registry's logrus log (see the module docstring).
-
-    Args:
-        region: the ``region`` of the observations.
-        source: the ingest source's name.
-    """
+    """Parser of the distribution registry's logrus log (see the module docstring)."""
 
     format: ClassVar[str] = "distribution"
 

@@ -68,12 +68,7 @@ def split_resource(resource: str) -> tuple[str, str | None, str | None]:
 
 
 class HarborAuditParser(SourceParser):
-    """Parser of Harbor's forwarded audit log (see the module docstring).
-
-    Args:
-        region: the ``region`` of the observations.
-        source: the ingest source's name.
-    """
+    """Parser of Harbor's forwarded audit log (see the module docstring)."""
 
     format: ClassVar[str] = "harbor-audit"
 

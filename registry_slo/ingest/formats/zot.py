@@ -35,12 +35,7 @@ _AUDIT_MESSAGE = "HTTP API Audit"
 
 
 class ZotAuditParser(SourceParser):
-    """Parser of zot's audit log (see the module docstring).
-
-    Args:
-        region: the ``region`` of the observations.
-        source: the ingest source's name.
-    """
+    """Parser of zot's audit log (see the module docstring)."""
 
     format: ClassVar[str] = "zot-audit"
 
