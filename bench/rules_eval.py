@@ -50,7 +50,6 @@ from registry_slo._units import parse_duration
 from registry_slo.config import Settings
 from registry_slo.devenv.prometheus import LocalPrometheus
 from registry_slo.generate import generate
-from registry_slo.generate._model import slo_targets
 from registry_slo.oci import Reason
 
 SLOS: list[dict[str, Any]] = [
@@ -115,7 +114,7 @@ def write_history(path: Path, settings: Settings, history: float, step: float,
     rng = random.Random(7)
     stamps = [end - history + i * step for i in range(int(history // step) + 1)]
     runs = step / 30  # a probe every 30 s
-    targets = slo_targets(settings)
+    targets = settings.slo_targets()
     regions = sorted({t.region for t in targets})
     samples = 0
     with path.open("w") as out:
@@ -290,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
                                    args.settle))
     params = {"regions": args.regions, "history": args.history, "step": args.step,
               "interval": args.interval, "cycles": args.cycles, "samples": samples,
-              "slo_groups": len(slo_targets(full)), "backfill_seconds": round(backfill_s, 1)}
+              "slo_groups": len(full.slo_targets()), "backfill_seconds": round(backfill_s, 1)}
     path = write_result("rules-eval", {"params": params, "machine": machine(),
                                        "results": results})
     print(table(results, params))

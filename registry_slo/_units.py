@@ -1,8 +1,10 @@
-"""Human units for durations ("30s", "1m30s", "250ms") and sizes ("1MiB", "512KB")."""
+"""Human units for durations ("30s", "1m30s", "250ms"), sizes ("1MiB", "512KB") and
+percentages ("99.9")."""
 
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
@@ -111,3 +113,20 @@ def human_duration(seconds: float) -> str:
     if seconds >= 1 and seconds != int(seconds):
         return f"{seconds:.12g}s"
     return format_duration(seconds)
+
+
+def objective_ratio(percent: float) -> float:
+    """Convert an objective in percent (``99.9``) to a ratio (``0.999``) without float noise.
+
+    Args:
+        percent: the objective, ``0 < percent < 100``.
+
+    Returns:
+        The ratio, the float nearest to the exact decimal value.
+
+    Raises:
+        ValueError: when the objective is not strictly between 0 and 100.
+    """
+    if not 0 < percent < 100:
+        raise ValueError(f"objective {percent!r} must be between 0 and 100 (exclusive)")
+    return float(Decimal(repr(float(percent))) / 100)

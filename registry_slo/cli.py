@@ -14,8 +14,7 @@ from typing import Any
 import yaml
 
 from registry_slo import __version__
-from registry_slo.config import ConfigError, Settings, load_config
-from registry_slo.ingest.config import FORMAT_NAMES
+from registry_slo.config import FORMAT_NAMES, ConfigError, Settings, load_config
 from registry_slo.telemetry.logs import configure_logging
 
 __all__ = ["main"]
@@ -284,7 +283,7 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _openslo(args: argparse.Namespace) -> int:
     from registry_slo.generate import GenerationError
-    from registry_slo.sli.interop import (
+    from registry_slo.interop import (
         dump_documents,
         export_openslo,
         import_documents,

@@ -12,7 +12,7 @@ import structlog
 import uvicorn
 
 from registry_slo import __version__
-from registry_slo.config import Settings, listen_address
+from registry_slo.config import Settings, TrafficSuccessSLI, listen_address
 from registry_slo.ingest import IngestService
 from registry_slo.observation import Observation
 from registry_slo.probes import (
@@ -22,8 +22,7 @@ from registry_slo.probes import (
     build_regions,
     execute,
 )
-from registry_slo.sli.engine import SLIEngine, engine_targets
-from registry_slo.sli.spec import TrafficSuccessSLI
+from registry_slo.sli.engine import SLIEngine
 from registry_slo.sli.store import StoreError
 from registry_slo.telemetry.metrics import ExporterMetrics
 from registry_slo.telemetry.otel import OpenTelemetry
@@ -68,7 +67,7 @@ class Exporter:
             # a checkpoint file would be written.
             flush_interval = min(flush_interval, settings.ingest.checkpoint_interval)
         self.engine = SLIEngine(
-            engine_targets(settings),
+            settings.slo_targets(),
             settings.state_path,
             flush_interval=flush_interval,
             lag_sample_interval=settings.slo_engine.lag_sample_interval,

@@ -10,32 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_slo.oci import Reason
+from registry_slo.vocabulary import Reason
 
-__all__ = ["OPERATIONS", "Observation"]
-
-OPERATIONS = (
-    "auth",
-    "catalog",
-    "tags_list",
-    "pull_manifest",
-    "push_manifest",
-    "pull_blob",
-    "check_blob",
-    "push_blob",
-    "delete",
-    "other",
-)
-"""Values of the ``operation`` label for registry traffic.
-
-``auth`` is the ``/v2/`` version check (where clients authenticate); ``check_blob`` is a
-``HEAD`` on a blob (push clients asking whether a layer exists, where 404 is a normal
-answer); ``push_blob`` covers every request of an upload session (POST, PATCH, PUT,
-GET status, DELETE cancel); ``delete`` covers manifests and blobs; ``other`` is any
-other ``/v2/`` endpoint.
-"""
-
-
+__all__ = ["Observation"]
 
 @dataclass(frozen=True, slots=True)
 class Observation:

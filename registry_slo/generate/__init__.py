@@ -19,19 +19,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from registry_slo.config import Settings
+from registry_slo.config import ReplicationLagSLI, Settings, SLOTarget, TrafficSLI, sli_summary
 from registry_slo.generate import alerts, promtool_tests, rules
 from registry_slo.generate._files import compare_generated, write_generated
 from registry_slo.generate._model import (
     GenerationError,
-    SLOTarget,
     human_duration,
     num,
-    slo_targets,
+    period_name,
 )
 from registry_slo.generate._yaml import HEADER, dump
 from registry_slo.generate.alertmanager import alertmanager_config
-from registry_slo.sli.spec import ReplicationLagSLI, TrafficSLI, sli_summary
 from registry_slo.sli.windows import BURN_RATE_TIERS, single_failure_burn
 
 __all__ = ["GenerationError", "check", "generate", "render", "warnings"]
@@ -67,7 +65,7 @@ def _readme(by_slo: dict[str, list[SLOTarget]], settings: Settings) -> str:
         regions = ", ".join(t.region for t in targets)
         lines.append(
             f"| {name} | {sli_summary(targets[0].slo.sli)} | {num(slo.objective)}% | "
-            f"{targets[0].period} | {regions} |"
+            f"{period_name(targets[0])} | {regions} |"
         )
     lines += [
         "",
@@ -94,7 +92,7 @@ def render(settings: Settings) -> dict[str, str]:
         GenerationError: when an SLO cannot be expressed in PromQL (the message names it).
     """
     by_slo: dict[str, list[SLOTarget]] = {}
-    for target in slo_targets(settings):
+    for target in settings.slo_targets():
         by_slo.setdefault(target.slo.name, []).append(target)
     files: dict[str, str] = {}
     for name, targets in by_slo.items():
@@ -184,7 +182,7 @@ def warnings(settings: Settings) -> list[str]:
     """
     out = []
     fast = BURN_RATE_TIERS[0]
-    for target in slo_targets(settings):
+    for target in settings.slo_targets():
         slo = target.slo
         factor = fast.factor(slo.period_seconds)
         budget_threshold = factor * (1 - slo.objective_ratio)

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from registry_slo.config import AlertingConfig, MaintenanceWindow, Receiver
 from registry_slo.generate.alerts import ABSENT_ALERT, NEVER_RAN_ALERT, NOT_RUNNING_ALERT
-from registry_slo.sli.spec import AlertingConfig, MaintenanceWindow, Receiver
 
 __all__ = ["GROUP_BY", "alertmanager_config"]
 

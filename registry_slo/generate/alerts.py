@@ -27,12 +27,26 @@ import re
 from typing import Any
 
 from registry_slo._units import format_duration
-from registry_slo.config import RegionConfig, Settings
+from registry_slo.config import AlertingConfig, RegionConfig, Settings, SLOTarget, TrafficSLI
 from registry_slo.generate._model import (
+    human_duration,
+    identity,
+    num,
+    period_name,
+    slo_selector,
+)
+from registry_slo.sli.windows import (
+    BURN_RATE_TIERS,
+    BurnRateTier,
+    error_budget,
+    time_to_exhaustion,
+    window_name,
+)
+from registry_slo.vocabulary import (
     CERTIFICATE_EXPIRY,
     INGEST_LINES,
-    LAST_RUN,
     PROBE_FAILURES,
+    PROBE_LAST_RUN,
     PROBE_SKIPPED,
     PROBES_CONFIGURED,
     REGISTRY_FAILURES,
@@ -41,17 +55,6 @@ from registry_slo.generate._model import (
     STORAGE_CAPACITY,
     STORAGE_USED,
     TAG_OVERWRITES,
-    SLOTarget,
-    human_duration,
-    num,
-)
-from registry_slo.sli.spec import AlertingConfig, TrafficSLI
-from registry_slo.sli.windows import (
-    BURN_RATE_TIERS,
-    BurnRateTier,
-    error_budget,
-    time_to_exhaustion,
-    window_name,
 )
 
 __all__ = [
@@ -126,18 +129,18 @@ def _tier_alert(target: SLOTarget, tier: BurnRateTier, alerting: AlertingConfig)
     long_w, short_w = window_name(tier.long_window), window_name(tier.short_window)
     expr = (
         "max without (sloth_window) (\n"
-        f"  slo:sli_error:ratio_rate{long_w}{target.selector} > {threshold}\n"
+        f"  slo:sli_error:ratio_rate{long_w}{slo_selector(target)} > {threshold}\n"
         ")\nand\n"
         "max without (sloth_window) (\n"
-        f"  slo:sli_error:ratio_rate{short_w}{target.selector} > {threshold}\n"
+        f"  slo:sli_error:ratio_rate{short_w}{slo_selector(target)} > {threshold}\n"
         ")\n"
     )
     lasts = format_duration(time_to_exhaustion(factor, period))
     description = (
-        f"The {slo.name} SLO ({num(slo.objective)}% over {target.period}) in "
+        f"The {slo.name} SLO ({num(slo.objective)}% over {period_name(target)}) in "
         f"{target.region} is burning its error budget more than {num(factor)}x faster "
         f"than sustainable over both the last {long_w} and {short_w}: "
-        f"{num(tier.budget_fraction * 100)}% of the {target.period} budget gone in "
+        f"{num(tier.budget_fraction * 100)}% of the {period_name(target)} budget gone in "
         f"{long_w}, all of it in {lasts} at this rate."
     )
     if slo.description:
@@ -147,7 +150,7 @@ def _tier_alert(target: SLOTarget, tier: BurnRateTier, alerting: AlertingConfig)
         "expr": expr,
         **_for(tier.for_seconds),
         "labels": {
-            **target.identity,
+            **identity(target),
             "severity": tier.severity,
             "long_window": long_w,
             "short_window": short_w,
@@ -176,7 +179,7 @@ def absent_alert(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any]:
     short = window_name(BURN_RATE_TIERS[0].short_window)
     if isinstance(slo.sli, TrafficSLI):
         sources = "|".join(target.sources)
-        expr = f'absent({INGEST_LINES}{{source=~"{sources}"}})'
+        expr = f'absent({INGEST_LINES.total}{{source=~"{sources}"}})'
         description = (
             f"None of the ingest sources of {slo.name} in {target.region} "
             f"({', '.join(target.sources)}) has been exported for "
@@ -185,7 +188,7 @@ def absent_alert(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any]:
             "these sources?"
         )
     else:
-        expr = f"absent(slo:sli_error:ratio_rate{short}{target.selector})"
+        expr = f"absent(slo:sli_error:ratio_rate{short}{slo_selector(target)})"
         description = (
             f"slo:sli_error:ratio_rate{short} of {slo.name} in {target.region} has had "
             f"no value for {format_duration(ABSENT_FOR)}: the burn-rate alerts of this "
@@ -197,7 +200,7 @@ def absent_alert(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any]:
         "expr": expr,
         **_for(ABSENT_FOR),
         "labels": {
-            **target.identity,
+            **identity(target),
             "severity": "ticket",
             **dict(sorted(slo.labels.items())),
         },
@@ -244,14 +247,14 @@ def _region_alerts(
     rules: list[dict[str, Any]] = [
         {
             "alert": NOT_RUNNING_ALERT,
-            "expr": f"time() - max by (region, probe) ({LAST_RUN}{sel}) > {num(stale)}",
+            "expr": f"time() - max by (region, probe) ({PROBE_LAST_RUN.name}{sel}) > {num(stale)}",
             "labels": {"region": name, "severity": "ticket"},
             "annotations": not_running_annotations,
         },
         {
             "alert": NEVER_RAN_ALERT,
-            "expr": f"max by (region, probe) ({PROBES_CONFIGURED}{sel})\n"
-            f"unless on (region, probe)\n{LAST_RUN}{sel}\n",
+            "expr": f"max by (region, probe) ({PROBES_CONFIGURED.name}{sel})\n"
+            f"unless on (region, probe)\n{PROBE_LAST_RUN.name}{sel}\n",
             **_for(stale),
             "labels": {"region": name, "severity": "ticket"},
             "annotations": {
@@ -267,7 +270,7 @@ def _region_alerts(
         },
         {
             "alert": SKIPPED_ALERT,
-            "expr": f"sum by (region, probe) (increase({PROBE_SKIPPED}{sel}"
+            "expr": f"sum by (region, probe) (increase({PROBE_SKIPPED.total}{sel}"
             f"[{format_duration(skipped_window)}])) > {SKIPPED_THRESHOLD}",
             "labels": {"region": name, "severity": "ticket"},
             "annotations": {
@@ -284,7 +287,7 @@ def _region_alerts(
         },
     ]
     if region.replicates_from:
-        lag = f"{REPLICATION_LAG}{sel}"
+        lag = f"{REPLICATION_LAG.name}{sel}"
         threshold = num(alerting.replication_lag_threshold)
         rules.append({
             "alert": REPLICATION_LAG_ALERT,
@@ -304,8 +307,8 @@ def _region_alerts(
                 **_dashboard(alerting, name),
             },
         })
-    integrity = f'{PROBE_FAILURES}{{region="{name}",reason="digest_mismatch"}}'
-    rejected = f'{PROBE_FAILURES}{{region="{name}",reason=~"auth|denied"}}'
+    integrity = f'{PROBE_FAILURES.total}{{region="{name}",reason="digest_mismatch"}}'
+    rejected = f'{PROBE_FAILURES.total}{{region="{name}",reason=~"auth|denied"}}'
     window = format_duration(COUNTER_WINDOW)
     rules += [
         {
@@ -350,11 +353,12 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[dict
     threshold = num(alerting.storage_threshold)
     window = format_duration(AUTH_SPIKE_WINDOW)
     ratio = num(alerting.auth_failure_ratio)
+    failures, requests = REGISTRY_FAILURES.total, REGISTRY_REQUESTS.total
     rules: list[dict[str, Any]] = [
         {
             "alert": STORAGE_ALERT,
-            "expr": f"max by (region, source) (\n  {STORAGE_USED}{{{sel}}}\n  /\n"
-            f"  {STORAGE_CAPACITY}{{{sel}}} > 0\n) > {threshold}\n",
+            "expr": f"max by (region, source) (\n  {STORAGE_USED.name}{{{sel}}}\n  /\n"
+            f"  {STORAGE_CAPACITY.name}{{{sel}}} > 0\n) > {threshold}\n",
             **_for(STORAGE_FOR),
             "labels": {"region": name, "severity": "ticket"},
             "annotations": {
@@ -372,9 +376,9 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[dict
         {
             "alert": AUTH_SPIKE_ALERT,
             "expr": (
-                f'sum by (region) (rate({REGISTRY_FAILURES}{{{sel},reason="auth"}}[{window}]))'
-                f"\n/\nsum by (region) (rate({REGISTRY_REQUESTS}{{{sel}}}[{window}])) > {ratio}"
-                f"\nand\nsum by (region) (rate({REGISTRY_REQUESTS}{{{sel}}}[{window}])) > "
+                f"sum by (region) (rate({failures}{{{sel},reason=\"auth\"}}[{window}]))"
+                f"\n/\nsum by (region) (rate({requests}{{{sel}}}[{window}])) > {ratio}"
+                f"\nand\nsum by (region) (rate({requests}{{{sel}}}[{window}])) > "
                 f"{num(AUTH_SPIKE_MIN_RATE)}\n"
             ),
             **_for(AUTH_SPIKE_FOR),
@@ -395,7 +399,7 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[dict
     if region.base_url.startswith("https://"):
         rules.append({
             "alert": CERTIFICATE_ALERT,
-            "expr": f"{CERTIFICATE_EXPIRY}{{{sel}}} - time() < "
+            "expr": f"{CERTIFICATE_EXPIRY.name}{{{sel}}} - time() < "
             f"{num(alerting.certificate_expiry_warning)}\n",
             "labels": {"region": name, "severity": "ticket"},
             "annotations": {
@@ -411,7 +415,7 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[dict
         })
     if alerting.protected_repositories:
         repositories = "|".join(re.escape(r) for r in alerting.protected_repositories)
-        overwrites = f'{TAG_OVERWRITES}{{{sel},repository=~"{repositories}"}}'
+        overwrites = f'{TAG_OVERWRITES.total}{{{sel},repository=~"{repositories}"}}'
         rules.append({
             "alert": TAG_OVERWRITE_ALERT,
             "expr": _counter_rose(overwrites, COUNTER_WINDOW, "region, repository"),

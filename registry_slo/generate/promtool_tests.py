@@ -32,38 +32,41 @@ from dataclasses import dataclass
 from typing import Any
 
 from registry_slo._units import format_duration
-from registry_slo.config import RegionConfig, Settings
+from registry_slo.config import (
+    AlertingConfig,
+    ProbeLatencySLI,
+    RegionConfig,
+    ReplicationLagSLI,
+    Settings,
+    SLOTarget,
+    TrafficLatencySLI,
+    TrafficSLI,
+)
 from registry_slo.generate import alerts as alert_rules
 from registry_slo.generate._model import (
+    human_duration,
+    identity,
+    num,
+    slo_selector,
+)
+from registry_slo.generate.rules import RuleMode, latency_bucket, recording_rules
+from registry_slo.sli.windows import BURN_RATE_TIERS, HOUR, MINUTE, error_budget
+from registry_slo.vocabulary import (
     CERTIFICATE_EXPIRY,
-    DURATION_BUCKET,
-    DURATION_COUNT,
-    LAST_RUN,
+    PROBE_DURATION,
     PROBE_FAILURES,
+    PROBE_LAST_RUN,
     PROBE_REQUESTS,
     PROBE_SKIPPED,
     PROBES_CONFIGURED,
-    REGISTRY_DURATION_BUCKET,
-    REGISTRY_DURATION_COUNT,
+    REGISTRY_DURATION,
     REGISTRY_FAILURES,
     REGISTRY_REQUESTS,
     REPLICATION_LAG,
     STORAGE_CAPACITY,
     STORAGE_USED,
     TAG_OVERWRITES,
-    SLOTarget,
-    human_duration,
-    num,
 )
-from registry_slo.generate.rules import RuleMode, latency_bucket, recording_rules
-from registry_slo.sli.spec import (
-    AlertingConfig,
-    ProbeLatencySLI,
-    ReplicationLagSLI,
-    TrafficLatencySLI,
-    TrafficSLI,
-)
-from registry_slo.sli.windows import BURN_RATE_TIERS, HOUR, MINUTE, error_budget
 
 __all__ = [
     "EVALUATION_INTERVAL",
@@ -232,13 +235,13 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
         for i in range(n):
             behind = behind + 1 if shape.bad(i) else 0
             lag.append(sli.threshold + SCRAPE_INTERVAL * behind if behind else 1.0)
-        return [_series(REPLICATION_LAG, {"region": region, "source_region": "source"}, lag)]
+        return [_series(REPLICATION_LAG.name, {"region": region, "source_region": "source"}, lag)]
     if isinstance(sli, ProbeLatencySLI):
         timed: str = sli.probe
         return [
-            _series(DURATION_COUNT, {"region": region, "probe": timed}, runs),
+            _series(PROBE_DURATION.count, {"region": region, "probe": timed}, runs),
             _series(
-                DURATION_BUCKET,
+                PROBE_DURATION.bucket,
                 {"region": region, "probe": timed, "le": latency_bucket(target)},
                 good,
             ),
@@ -252,21 +255,21 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
                   "operation": sli.operations[0]}
         if isinstance(sli, TrafficLatencySLI):
             return [
-                _series(REGISTRY_DURATION_COUNT, labels, runs),
-                _series(REGISTRY_DURATION_BUCKET, {**labels, "le": latency_bucket(target)},
+                _series(REGISTRY_DURATION.count, labels, runs),
+                _series(REGISTRY_DURATION.bucket, {**labels, "le": latency_bucket(target)},
                         good),
             ]
         return [
-            _series(REGISTRY_REQUESTS, {**labels, "code": "200"}, good),
-            _series(REGISTRY_REQUESTS, {**labels, "code": "503"}, failures),
+            _series(REGISTRY_REQUESTS.total, {**labels, "code": "200"}, good),
+            _series(REGISTRY_REQUESTS.total, {**labels, "code": "503"}, failures),
             # The exporter creates a traffic SLI's failure series at zero.
-            _series(REGISTRY_FAILURES, {**labels, "reason": str(sli.errors[0])}, bad_total),
+            _series(REGISTRY_FAILURES.total, {**labels, "reason": str(sli.errors[0])}, bad_total),
         ]
     probe = sli.probe_name or ""
     return [
-        _series(PROBE_REQUESTS, {"region": region, "probe": probe}, runs),
+        _series(PROBE_REQUESTS.total, {"region": region, "probe": probe}, runs),
         _series(
-            PROBE_FAILURES, {"region": region, "probe": probe, "reason": "connect"}, failures
+            PROBE_FAILURES.total, {"region": region, "probe": probe, "reason": "connect"}, failures
         ),
     ]
 
@@ -314,7 +317,7 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any] 
     samples = (recovered + all_pages + 5 * MINUTE) // SCRAPE_INTERVAL
     shape = _Shape(samples, lambda i: 1.0 if start <= i < stop else 0.0)
     fast, slow = alert_rules.burn_rate_alerts(target, alerting)[:2]
-    ident = target.identity
+    ident = identity(target)
     fast_selector = (
         f'ALERTS{{alertname="{alert_rules.PAGE_ALERT}",sloth_id="{target.sloth_id}",'
         f'long_window="{fast["labels"]["long_window"]}"}}'
@@ -352,7 +355,7 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any] 
             *_no_alerts([alert_rules.PAGE_ALERT], [recovered + all_pages]),
         ],
         "promql_expr_test": [
-            _close(f"slo:period_error_budget_remaining:ratio{target.selector}", ident, 1.0,
+            _close(f"slo:period_error_budget_remaining:ratio{slo_selector(target)}", ident, 1.0,
                    HEALTHY - MINUTE),
             {
                 "expr": fast_selector,
@@ -388,7 +391,7 @@ def _steady_test(
     budget = error_budget(slo.objective_ratio)
     samples = STEADY_HORIZON // SCRAPE_INTERVAL + 1
     shape = _Shape(samples, lambda i: rate * budget)
-    ident = target.identity
+    ident = identity(target)
     tier_rules = alert_rules.burn_rate_alerts(target, alerting)
     checks = [2 * HOUR, STEADY_HORIZON]
     tests: list[dict[str, Any]] = []
@@ -410,7 +413,7 @@ def _steady_test(
         outcome.append(f"{severity}s ({', '.join(windows)})" if windows else f"no {severity}")
     end = STEADY_HORIZON
     info: dict[str, Any] = {
-        "expr": f"slo:info{target.selector}",
+        "expr": f"slo:info{slo_selector(target)}",
         "eval_time": _duration(end),
         "exp_samples": [{
             "labels": "slo:info{"
@@ -432,15 +435,15 @@ def _steady_test(
         "input_series": _sli_series(target, shape, born=False),
         "alert_rule_test": tests,
         "promql_expr_test": [
-            _close(f"slo:current_burn_rate:ratio{target.selector}", ident, rate, end),
-            _close(f"slo:period_burn_rate:ratio{target.selector}", ident, rate, end),
-            _close(f"slo:period_error_budget_remaining:ratio{target.selector}", ident,
+            _close(f"slo:current_burn_rate:ratio{slo_selector(target)}", ident, rate, end),
+            _close(f"slo:period_burn_rate:ratio{slo_selector(target)}", ident, rate, end),
+            _close(f"slo:period_error_budget_remaining:ratio{slo_selector(target)}", ident,
                    1 - rate, end),
             *([
-                _close(f"slo:objective:ratio{target.selector}", ident, slo.objective_ratio,
+                _close(f"slo:objective:ratio{slo_selector(target)}", ident, slo.objective_ratio,
                        end),
-                _close(f"slo:error_budget:ratio{target.selector}", ident, budget, end),
-                _close(f"slo:time_period:days{target.selector}", ident,
+                _close(f"slo:error_budget:ratio{slo_selector(target)}", ident, budget, end),
+                _close(f"slo:time_period:days{slo_selector(target)}", ident,
                        slo.period_seconds // 86400, end),
                 info,
             ] if metadata else []),
@@ -555,9 +558,9 @@ def _registry_tests(region: RegionConfig, settings: Settings) -> list[dict[str, 
         "name": f"{name}: a stalled probe and a probe that never ran are not running",
         "interval": _duration(SCRAPE_INTERVAL),
         "input_series": [
-            _series(PROBES_CONFIGURED, pull, [1.0] * samples),
-            _series(PROBES_CONFIGURED, push, [1.0] * samples),
-            _series(LAST_RUN, pull, _last_run_values(interval, samples, stop)),
+            _series(PROBES_CONFIGURED.name, pull, [1.0] * samples),
+            _series(PROBES_CONFIGURED.name, push, [1.0] * samples),
+            _series(PROBE_LAST_RUN.name, pull, _last_run_values(interval, samples, stop)),
         ],
         "alert_rule_test": [
             *_no_alerts([alert_rules.NOT_RUNNING_ALERT, alert_rules.NEVER_RAN_ALERT], [0]),
@@ -586,7 +589,7 @@ def _registry_tests(region: RegionConfig, settings: Settings) -> list[dict[str, 
         "name": f"{name}: skipped runs",
         "interval": _duration(SCRAPE_INTERVAL),
         "input_series": [_series(
-            PROBE_SKIPPED, pull,
+            PROBE_SKIPPED.total, pull,
             [float(max(0, i - skip_from)) for i in range(skip_samples)],
         )],
         "alert_rule_test": [
@@ -614,7 +617,7 @@ def _registry_tests(region: RegionConfig, settings: Settings) -> list[dict[str, 
         tests.append({
             "name": f"{name}: {alert} fires on the first failure and on each new one",
             "interval": _duration(SCRAPE_INTERVAL),
-            "input_series": [_series(PROBE_FAILURES, {**pull, "reason": reason}, counter)],
+            "input_series": [_series(PROBE_FAILURES.total, {**pull, "reason": reason}, counter)],
             "alert_rule_test": [
                 {"alertname": alert, "eval_time": _duration(born - MINUTE), "exp_alerts": []},
                 {"alertname": alert, "eval_time": _duration(born),
@@ -647,8 +650,8 @@ def _traffic_tests(
         "name": f"{name}: storage above {num(100 * alerting.storage_threshold)}% of capacity",
         "interval": _duration(SCRAPE_INTERVAL),
         "input_series": [
-            _series(STORAGE_USED, source, used),
-            _series(STORAGE_CAPACITY, source, [capacity] * hour),
+            _series(STORAGE_USED.name, source, used),
+            _series(STORAGE_CAPACITY.name, source, [capacity] * hour),
         ],
         "alert_rule_test": [
             *_no_alerts([alert_rules.STORAGE_ALERT], [grows_at, grows_at + storage_for - MINUTE]),
@@ -676,8 +679,8 @@ def _traffic_tests(
         "name": f"{name}: authentication failure spike in the traffic",
         "interval": _duration(SCRAPE_INTERVAL),
         "input_series": [
-            _series(REGISTRY_REQUESTS, {**traffic, "code": "200"}, requests),
-            _series(REGISTRY_FAILURES, {**traffic, "reason": "auth"}, failures),
+            _series(REGISTRY_REQUESTS.total, {**traffic, "code": "200"}, requests),
+            _series(REGISTRY_FAILURES.total, {**traffic, "reason": "auth"}, failures),
         ],
         "alert_rule_test": [
             *_no_alerts([alert_rules.AUTH_SPIKE_ALERT], [spike_at]),
@@ -696,7 +699,7 @@ def _traffic_tests(
         tests.append({
             "name": f"{name}: certificate expiring",
             "interval": _duration(SCRAPE_INTERVAL),
-            "input_series": [_series(CERTIFICATE_EXPIRY, labels, [expires] * hour)],
+            "input_series": [_series(CERTIFICATE_EXPIRY.name, labels, [expires] * hour)],
             "alert_rule_test": [
                 *_no_alerts([alert_rules.CERTIFICATE_ALERT], [29 * MINUTE]),
                 {
@@ -718,8 +721,8 @@ def _traffic_tests(
             "name": f"{name}: a tag of a protected repository moved",
             "interval": _duration(SCRAPE_INTERVAL),
             "input_series": [
-                _series(TAG_OVERWRITES, labels, overwrites),
-                _series(TAG_OVERWRITES, {"region": name, "repository": "other"},
+                _series(TAG_OVERWRITES.total, labels, overwrites),
+                _series(TAG_OVERWRITES.total, {"region": name, "repository": "other"},
                         [float(i) for i in range(hour)]),
             ],
             "alert_rule_test": [
@@ -757,8 +760,8 @@ def _lag_test(region: RegionConfig, settings: Settings) -> dict[str, Any]:
         f"{format_duration(alert_rules.REPLICATION_LAG_FOR)}",
         "interval": _duration(SCRAPE_INTERVAL),
         "input_series": [
-            _series(REPLICATION_LAG, labels, lag),
-            {"series": REPLICATION_LAG + "{" + ",".join(
+            _series(REPLICATION_LAG.name, labels, lag),
+            {"series": REPLICATION_LAG.name + "{" + ",".join(
                 f'{k}="{v}"' for k, v in unknown.items()) + "}",
              "values": " ".join(["NaN"] * samples)},
         ],

@@ -29,33 +29,36 @@ from typing import Any, Literal
 
 from prometheus_client.utils import floatToGoString
 
-from registry_slo.generate._model import (
-    DURATION_BUCKET,
-    DURATION_COUNT,
-    PROBE_FAILURES,
-    PROBE_REQUESTS,
-    REGISTRY_DURATION_BUCKET,
-    REGISTRY_DURATION_COUNT,
-    REGISTRY_FAILURES,
-    REGISTRY_REQUESTS,
-    REPLICATION_LAG,
-    GenerationError,
-    SLOTarget,
-    human_duration,
-    num,
-    selector,
-)
-from registry_slo.sli.spec import (
+from registry_slo.config import (
     AuthSuccessSLI,
     ProbeLatencySLI,
     ProbeSuccessSLI,
     ReplicationLagSLI,
+    SLOTarget,
     TrafficLatencySLI,
     TrafficSLI,
     TrafficSuccessSLI,
 )
+from registry_slo.generate._model import (
+    GenerationError,
+    human_duration,
+    identity,
+    num,
+    period_name,
+    selector,
+    slo_selector,
+)
 from registry_slo.sli.windows import ALERT_WINDOWS, error_budget, slo_windows, window_name
-from registry_slo.telemetry.metrics import DURATION_BUCKETS
+from registry_slo.vocabulary import (
+    DURATION_BUCKETS,
+    PROBE_DURATION,
+    PROBE_FAILURES,
+    PROBE_REQUESTS,
+    REGISTRY_DURATION,
+    REGISTRY_FAILURES,
+    REGISTRY_REQUESTS,
+    REPLICATION_LAG,
+)
 
 __all__ = [
     "RuleMode", "error_ratio_expr", "latency_bucket", "recording_rules", "traffic_labels",
@@ -126,31 +129,31 @@ def error_ratio_expr(target: SLOTarget, window: int) -> str:
     w = window_name(window)
     if isinstance(sli, ProbeSuccessSLI | AuthSuccessSLI):
         sel = selector(region=target.region, probe=sli.probe_name)
-        failures = f"sum(rate({PROBE_FAILURES}{sel}[{w}]))"
-        requests = f"sum(rate({PROBE_REQUESTS}{sel}[{w}]))"
+        failures = f"sum(rate({PROBE_FAILURES.total}{sel}[{w}]))"
+        requests = f"sum(rate({PROBE_REQUESTS.total}{sel}[{w}]))"
         return f"(\n  {failures}\n  or\n  0 * {requests}\n)\n/\n({requests} > 0)\n"
     if isinstance(sli, ProbeLatencySLI):
         bucket_sel = selector(
             region=target.region, probe=sli.probe, le=latency_bucket(target)
         )
         sel = selector(region=target.region, probe=sli.probe)
-        fast = f"sum(rate({DURATION_BUCKET}{bucket_sel}[{w}]))"
-        runs = f"sum(rate({DURATION_COUNT}{sel}[{w}]))"
+        fast = f"sum(rate({PROBE_DURATION.bucket}{bucket_sel}[{w}]))"
+        runs = f"sum(rate({PROBE_DURATION.count}{sel}[{w}]))"
         return f"1 - (\n  {fast}\n  /\n  ({runs} > 0)\n)\n"
     if isinstance(sli, TrafficSuccessSLI):
         labels = traffic_labels(target)
         bad_sel = selector(**labels, reason=tuple(str(r) for r in sli.errors))
-        failures = f"sum(rate({REGISTRY_FAILURES}{bad_sel}[{w}]))"
-        requests = f"sum(rate({REGISTRY_REQUESTS}{selector(**labels)}[{w}]))"
+        failures = f"sum(rate({REGISTRY_FAILURES.total}{bad_sel}[{w}]))"
+        requests = f"sum(rate({REGISTRY_REQUESTS.total}{selector(**labels)}[{w}]))"
         return f"(\n  {failures}\n  or\n  0 * {requests}\n)\n/\n({requests} > 0)\n"
     if isinstance(sli, TrafficLatencySLI):
         labels = traffic_labels(target)
         bucket_sel = selector(**labels, le=latency_bucket(target))
-        fast = f"sum(rate({REGISTRY_DURATION_BUCKET}{bucket_sel}[{w}]))"
-        timed = f"sum(rate({REGISTRY_DURATION_COUNT}{selector(**labels)}[{w}]))"
+        fast = f"sum(rate({REGISTRY_DURATION.bucket}{bucket_sel}[{w}]))"
+        timed = f"sum(rate({REGISTRY_DURATION.count}{selector(**labels)}[{w}]))"
         return f"1 - (\n  {fast}\n  /\n  ({timed} > 0)\n)\n"
     assert isinstance(sli, ReplicationLagSLI)
-    lag = f"{REPLICATION_LAG}{selector(region=target.region)}"
+    lag = f"{REPLICATION_LAG.name}{selector(region=target.region)}"
     return (
         "avg_over_time(\n"
         f"  (max(1 - ({lag} <= bool {num(sli.threshold)})))[{w}:]\n"
@@ -159,7 +162,7 @@ def error_ratio_expr(target: SLOTarget, window: int) -> str:
 
 
 def _from_short_window(target: SLOTarget, window: int) -> str:
-    short = f"slo:sli_error:ratio_rate{window_name(_SHORTEST)}{target.selector}"
+    short = f"slo:sli_error:ratio_rate{window_name(_SHORTEST)}{slo_selector(target)}"
     w = window_name(window)
     return (
         f"sum_over_time({short}[{w}])\n"
@@ -185,7 +188,7 @@ def recording_rules(target: SLOTarget, mode: RuleMode) -> list[dict[str, Any]]:
     if mode not in ("full", "performance"):
         raise ValueError(f"unknown rule mode {mode!r}")
     slo = target.slo
-    identity = target.identity
+    labels = identity(target)
     rules: list[dict[str, Any]] = []
     for window in slo_windows(slo.period_seconds):
         use_raw = window == _SHORTEST or (
@@ -198,42 +201,42 @@ def recording_rules(target: SLOTarget, mode: RuleMode) -> list[dict[str, Any]]:
         rules.append({
             "record": f"slo:sli_error:ratio_rate{window_name(window)}",
             "expr": expr,
-            "labels": {**identity, "sloth_window": window_name(window)},
+            "labels": {**labels, "sloth_window": window_name(window)},
         })
-    sel = target.selector
+    sel = slo_selector(target)
     budget = f"slo:error_budget:ratio{sel}"
     rules += [
         {
             "record": "slo:objective:ratio",
             "expr": f"vector({num(slo.objective_ratio)})",
-            "labels": identity,
+            "labels": labels,
         },
         {
             "record": "slo:error_budget:ratio",
             "expr": f"vector({num(error_budget(slo.objective_ratio))})",
-            "labels": identity,
+            "labels": labels,
         },
         {
             "record": "slo:time_period:days",
             "expr": f"vector({slo.period_seconds // 86400})",
-            "labels": identity,
+            "labels": labels,
         },
         {
             "record": "slo:current_burn_rate:ratio",
             "expr": f"slo:sli_error:ratio_rate{window_name(_SHORTEST)}{sel}\n"
             f"/ ignoring (sloth_window)\n{budget}\n",
-            "labels": identity,
+            "labels": labels,
         },
         {
             "record": "slo:period_burn_rate:ratio",
-            "expr": f"slo:sli_error:ratio_rate{target.period}{sel}\n"
+            "expr": f"slo:sli_error:ratio_rate{period_name(target)}{sel}\n"
             f"/ ignoring (sloth_window)\n{budget}\n",
-            "labels": identity,
+            "labels": labels,
         },
         {
             "record": "slo:period_error_budget_remaining:ratio",
             "expr": f"1 - slo:period_burn_rate:ratio{sel}",
-            "labels": identity,
+            "labels": labels,
         },
         {"record": "slo:info", "expr": "vector(1)", "labels": info_labels(target, mode)},
     ]
@@ -245,10 +248,10 @@ def info_labels(target: SLOTarget, mode: RuleMode) -> dict[str, str]:
     slo = target.slo
     sli = slo.sli
     labels = {
-        **target.identity,
+        **identity(target),
         "sloth_mode": mode,
         "sloth_objective": num(slo.objective),
-        "period": target.period,
+        "period": period_name(target),
         "sli_kind": sli.kind,
     }
     if sli.probe_name is not None:

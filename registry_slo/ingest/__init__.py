@@ -11,8 +11,7 @@ webhooks (distribution envelopes, Harbor) into the same records, deduplicated by
 
 from __future__ import annotations
 
-from registry_slo.ingest.checkpoint import Checkpoint, CheckpointStore
-from registry_slo.ingest.config import (
+from registry_slo.config import (
     FORMAT_NAMES,
     IngestConfig,
     JsonlMapping,
@@ -22,6 +21,7 @@ from registry_slo.ingest.config import (
     NotificationsConfig,
     RepositoryLabels,
 )
+from registry_slo.ingest.checkpoint import Checkpoint, CheckpointStore
 from registry_slo.ingest.formats import (
     IGNORED_REASONS,
     REJECTED_REASONS,
@@ -39,7 +39,7 @@ from registry_slo.ingest.replay import ReplayResult, replay
 from registry_slo.ingest.service import IngestService, MetricsSink
 from registry_slo.ingest.sink import LineCounts, Sink, Tally
 from registry_slo.ingest.tail import FileTailer
-from registry_slo.observation import OPERATIONS
+from registry_slo.vocabulary import OPERATIONS
 
 __all__ = [
     "FORMAT_NAMES",

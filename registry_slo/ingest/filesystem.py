@@ -13,7 +13,7 @@ import os
 
 import structlog
 
-from registry_slo.ingest.config import FilesystemSourceConfig
+from registry_slo.config import FilesystemSourceConfig
 
 __all__ = ["FilesystemUsage"]
 

@@ -24,7 +24,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 
-from registry_slo.ingest.config import RepositoryLabels
+from registry_slo.config import RepositoryLabels
 
 __all__ = ["OTHER", "RepositoryLabeler"]
 

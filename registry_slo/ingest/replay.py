@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from registry_slo.ingest.config import JsonlMapping, LogFormat, RepositoryLabels
+from registry_slo.config import JsonlMapping, LogFormat, RepositoryLabels
 from registry_slo.ingest.formats import make_parser
 from registry_slo.ingest.labels import RepositoryLabeler
 from registry_slo.ingest.lines import LineSplitter

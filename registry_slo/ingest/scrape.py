@@ -35,7 +35,7 @@ import httpx
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from registry_slo.ingest.config import ScrapeFormat, ScrapeSourceConfig
+from registry_slo.config import ScrapeFormat, ScrapeSourceConfig
 from registry_slo.oci import reason_for_status
 from registry_slo.telemetry.metrics import ExporterMetrics
 

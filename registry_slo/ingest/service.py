@@ -18,9 +18,9 @@ from collections.abc import Callable, Sequence
 
 import structlog
 
+from registry_slo.config import IngestConfig, LogSourceConfig
 from registry_slo.ingest.artifacts import ARTIFACT_KINDS, pushed_artifact
 from registry_slo.ingest.checkpoint import CheckpointStore, Cursor
-from registry_slo.ingest.config import IngestConfig, LogSourceConfig
 from registry_slo.ingest.filesystem import FilesystemUsage
 from registry_slo.ingest.formats import make_parser
 from registry_slo.ingest.labels import RepositoryLabeler

@@ -19,7 +19,7 @@ Our exception hierarchy::
 
 from __future__ import annotations
 
-from enum import StrEnum
+from registry_slo.vocabulary import Reason
 
 __all__ = [
     "AccessDenied",
@@ -37,21 +37,6 @@ __all__ = [
     "TLSFailed",
     "TransportError",
 ]
-
-
-class Reason(StrEnum):
-    """The closed set of failure reasons, used as the ``reason`` label."""
-
-    TIMEOUT = "timeout"
-    CONNECT = "connect"
-    TLS = "tls"
-    AUTH = "auth"
-    DENIED = "denied"
-    NOT_FOUND = "not_found"
-    RATE_LIMITED = "rate_limited"
-    SERVER_ERROR = "server_error"
-    DIGEST_MISMATCH = "digest_mismatch"
-    PROTOCOL = "protocol"
 
 
 class RegistryError(Exception):

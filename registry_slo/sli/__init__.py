@@ -1,28 +1,16 @@
-"""SLO specifications and the window / burn-rate math.
+"""The SLI engine: events counted per SLO and region, windows, burn rates and budgets.
 
-The math in :mod:`registry_slo.sli.windows` is shared by the generated Prometheus rules
-(:mod:`registry_slo.generate`) and the exporter's own SLI engine.
+The math in :mod:`registry_slo.sli.windows` is shared by the exporter's own engine
+(:class:`SLIEngine`, with its :class:`SLOStore`) and the generated Prometheus rules
+(:mod:`registry_slo.generate`). What an SLO is lives in the configuration
+(:class:`registry_slo.config.SLOSpec`); this package counts and evaluates it.
 """
 
 from __future__ import annotations
 
-from registry_slo.sli.spec import (
-    SLI,
-    SLI_KINDS,
-    AlertingConfig,
-    AuthSuccessSLI,
-    MaintenanceWindow,
-    ProbeLatencySLI,
-    ProbeSuccessSLI,
-    Receiver,
-    ReplicationLagSLI,
-    SLIKind,
-    SLOSpec,
-    SLOTopology,
-    TrafficLatencySLI,
-    TrafficSuccessSLI,
-    sli_summary,
-)
+from registry_slo.sli.engine import Cursor, SLIEngine
+from registry_slo.sli.evaluation import SLOStatus, TierStatus, WindowStatus
+from registry_slo.sli.store import SLOStore, StoreError
 from registry_slo.sli.windows import (
     BURN_RATE_TIERS,
     BurnRateTier,
@@ -40,21 +28,14 @@ from registry_slo.sli.windows import (
 
 __all__ = [
     "BURN_RATE_TIERS",
-    "SLI",
-    "SLI_KINDS",
-    "AlertingConfig",
-    "AuthSuccessSLI",
     "BurnRateTier",
-    "MaintenanceWindow",
-    "ProbeLatencySLI",
-    "ProbeSuccessSLI",
-    "Receiver",
-    "ReplicationLagSLI",
-    "SLIKind",
-    "SLOSpec",
-    "SLOTopology",
-    "TrafficLatencySLI",
-    "TrafficSuccessSLI",
+    "Cursor",
+    "SLIEngine",
+    "SLOStatus",
+    "SLOStore",
+    "StoreError",
+    "TierStatus",
+    "WindowStatus",
     "budget_consumed",
     "budget_remaining",
     "burn_factor",
@@ -62,7 +43,6 @@ __all__ = [
     "error_budget",
     "error_ratio",
     "objective_ratio",
-    "sli_summary",
     "slo_windows",
     "tier_firing",
     "time_to_exhaustion",

@@ -44,31 +44,26 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import assert_never
 
 import structlog
 
-from registry_slo.observation import Observation
-from registry_slo.oci import Reason
-from registry_slo.sli.buckets import BucketRing
-from registry_slo.sli.evaluation import SLOStatus, describe_sli, evaluate_target
-from registry_slo.sli.spec import (
+from registry_slo.config import (
     AuthSuccessSLI,
     ProbeLatencySLI,
     ProbeSuccessSLI,
     ReplicationLagSLI,
-    SLOSpec,
+    SLOTarget,
     TrafficLatencySLI,
-    TrafficSLI,
     TrafficSuccessSLI,
 )
+from registry_slo.observation import Observation
+from registry_slo.sli.buckets import BucketRing
+from registry_slo.sli.evaluation import SLOStatus, describe_sli, evaluate_target
 from registry_slo.sli.store import SLOStore, StoreBatch
 from registry_slo.sli.windows import ALERT_WINDOWS, HOUR, MINUTE, slo_windows
 
-if TYPE_CHECKING:
-    from registry_slo.config import Settings
-
-__all__ = ["COARSE_WIDTH", "FINE_WIDTH", "Cursor", "SLIEngine", "Target", "engine_targets"]
+__all__ = ["COARSE_WIDTH", "FINE_WIDTH", "Cursor", "SLIEngine"]
 
 log = structlog.get_logger("registry_slo.sli")
 
@@ -80,34 +75,9 @@ COARSE_WIDTH = HOUR
 Lag = Callable[[], float]
 
 
-@dataclass(frozen=True)
-class Target:
-    """One SLO in one region.
-
-    Attributes:
-        slo: the SLO.
-        region: the region.
-        sources: the ingest sources a traffic SLI counts in this region.
-    """
-
-    slo: SLOSpec
-    region: str
-    sources: tuple[str, ...] = ()
-
-    @property
-    def key(self) -> str:
-        """``<slo>/<region>``: the target's name in the store."""
-        return f"{self.slo.name}/{self.region}"
-
-
-def engine_targets(settings: Settings) -> list[Target]:
-    """Every (SLO, region) pair of the configuration, in configuration order."""
-    return [Target(*target) for target in settings.slo_topology().targets(settings.slos)]
-
-
 @dataclass
 class _State:
-    target: Target
+    target: SLOTarget
     fine: BucketRing
     coarse: BucketRing
     last_event: float | None = None
@@ -115,7 +85,7 @@ class _State:
     event_dirty: bool = False
 
     @classmethod
-    def new(cls, target: Target) -> _State:
+    def new(cls, target: SLOTarget) -> _State:
         longest = ALERT_WINDOWS[-1]
         return cls(
             target,
@@ -184,7 +154,7 @@ class SLIEngine:
 
     def __init__(
         self,
-        targets: Iterable[Target],
+        targets: Iterable[SLOTarget],
         state_dir: Path | None = None,
         flush_interval: float = 10.0,
         lag_sample_interval: float = 15.0,
@@ -202,15 +172,18 @@ class SLIEngine:
         self._lag_states: list[_State] = []
         for state in self._states:
             sli = state.target.slo.sli
-            if isinstance(sli, ReplicationLagSLI):
-                self._lag_states.append(state)
-            elif isinstance(sli, TrafficSLI):
-                for source in state.target.sources:
-                    for operation in sli.operations:
-                        self._by_traffic.setdefault((source, operation), []).append(state)
-            else:
-                key = (state.target.region, str(sli.probe_name))
-                self._by_probe.setdefault(key, []).append(state)
+            match sli:
+                case ReplicationLagSLI():
+                    self._lag_states.append(state)
+                case TrafficSuccessSLI() | TrafficLatencySLI():
+                    for source in state.target.sources:
+                        for operation in sli.operations:
+                            self._by_traffic.setdefault((source, operation), []).append(state)
+                case ProbeSuccessSLI() | ProbeLatencySLI() | AuthSuccessSLI():
+                    key = (state.target.region, sli.probe_name)
+                    self._by_probe.setdefault(key, []).append(state)
+                case _:
+                    assert_never(sli)
         self._lags: dict[str, list[Lag]] = {}
         # Re-entrant: an ingest source holds it (Cursor.hold) across a chunk's
         # observations and its cursor, so that no flush falls in between.
@@ -220,7 +193,7 @@ class SLIEngine:
         self.on_store_error = on_store_error
 
     @property
-    def targets(self) -> list[Target]:
+    def targets(self) -> list[SLOTarget]:
         """The tracked (SLO, region) pairs."""
         return [s.target for s in self._states]
 
@@ -333,19 +306,11 @@ class SLIEngine:
                 if state.target.region != o.region:
                     continue
                 sli = state.target.slo.sli
-                if isinstance(sli, ProbeLatencySLI):
-                    bad = o.duration_seconds > sli.threshold
-                elif isinstance(sli, TrafficLatencySLI):
-                    if not o.timed:
-                        continue
-                    bad = o.duration_seconds > sli.threshold
-                elif isinstance(sli, TrafficSuccessSLI):
-                    # Ingest counts a failure without a reason as ``protocol``.
-                    bad = not o.success and (o.reason or Reason.PROTOCOL) in sli.errors
-                else:
-                    assert isinstance(sli, ProbeSuccessSLI | AuthSuccessSLI)
-                    bad = not o.success
-                state.count(now, bad)
+                # Only probe and traffic SLIs are indexed by observation.
+                assert not isinstance(sli, ReplicationLagSLI)
+                bad = sli.bad(o)
+                if bad is not None:
+                    state.count(now, bad)
 
     def track_lag(self, region: str, lag: Lag) -> None:
         """Read ``lag()`` (seconds, NaN when unknown) as one of ``region``'s replication
@@ -362,9 +327,7 @@ class SLIEngine:
                 sources = self._lags.get(state.target.region)
                 if not sources:
                     continue
-                # NaN (no heartbeat seen yet) compares false: a bad sample.
-                good = all(lag() <= sli.threshold for lag in sources)
-                state.count(now, not good)
+                state.count(now, sli.bad_sample([lag() for lag in sources]))
 
     # -- reading -----------------------------------------------------------------------
 

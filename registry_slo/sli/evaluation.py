@@ -8,14 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
-from registry_slo.sli.spec import (
+from registry_slo.config import (
+    AuthSuccessSLI,
     ProbeLatencySLI,
+    ProbeSuccessSLI,
     ReplicationLagSLI,
     SLOSpec,
     TrafficLatencySLI,
-    TrafficSLI,
     TrafficSuccessSLI,
 )
 from registry_slo.sli.windows import (
@@ -161,16 +162,24 @@ def describe_sli(slo: SLOSpec) -> dict[str, Any]:
     ``sources`` and ``threshold_seconds`` where they apply."""
     sli = slo.sli
     out: dict[str, Any] = {"kind": sli.kind}
-    if sli.probe_name is not None:
-        out["probe"] = sli.probe_name
-    if isinstance(sli, TrafficSLI):
-        out["operations"] = list(sli.operations)
-        if sli.sources is not None:
-            out["sources"] = list(sli.sources)
-    if isinstance(sli, TrafficSuccessSLI):
-        out["errors"] = [str(r) for r in sli.errors]
-    if isinstance(sli, ProbeLatencySLI | ReplicationLagSLI | TrafficLatencySLI):
-        out["threshold_seconds"] = sli.threshold
+    match sli:
+        case ProbeSuccessSLI() | AuthSuccessSLI():
+            out["probe"] = sli.probe_name
+        case ProbeLatencySLI():
+            out["probe"] = sli.probe_name
+            out["threshold_seconds"] = sli.threshold
+        case ReplicationLagSLI():
+            out["threshold_seconds"] = sli.threshold
+        case TrafficSuccessSLI() | TrafficLatencySLI():
+            out["operations"] = list(sli.operations)
+            if sli.sources is not None:
+                out["sources"] = list(sli.sources)
+            if isinstance(sli, TrafficSuccessSLI):
+                out["errors"] = [str(r) for r in sli.errors]
+            else:
+                out["threshold_seconds"] = sli.threshold
+        case _:
+            assert_never(sli)
     return out
 
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from registry_slo._units import format_duration
+from registry_slo._units import format_duration, objective_ratio
+from registry_slo.vocabulary import ALERT_WINDOWS, DAY, HOUR, MINUTE
 
 __all__ = [
     "ALERT_WINDOWS",
@@ -50,17 +51,7 @@ __all__ = [
     "window_name",
 ]
 
-MINUTE = 60
-HOUR = 60 * MINUTE
-DAY = 24 * HOUR
-
 Severity = Literal["page", "ticket"]
-
-ALERT_WINDOWS: tuple[int, ...] = (
-    5 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 6 * HOUR, DAY, 3 * DAY
-)
-"""The short and long windows of the burn-rate table, in seconds, ascending."""
-
 
 @dataclass(frozen=True, slots=True)
 class BurnRateTier:
@@ -106,23 +97,6 @@ BURN_RATE_TIERS: tuple[BurnRateTier, ...] = (
     BurnRateTier("ticket-3d", "ticket", 3 * DAY, 6 * HOUR, 0.10, 90 * MINUTE),
 )
 """The Google SRE Workbook's table, fastest first."""
-
-
-def objective_ratio(percent: float) -> float:
-    """Convert an objective in percent (``99.9``) to a ratio (``0.999``) without float noise.
-
-    Args:
-        percent: the objective, ``0 < percent < 100``.
-
-    Returns:
-        The ratio, the float nearest to the exact decimal value.
-
-    Raises:
-        ValueError: when the objective is not strictly between 0 and 100.
-    """
-    if not 0 < percent < 100:
-        raise ValueError(f"objective {percent!r} must be between 0 and 100 (exclusive)")
-    return float(Decimal(repr(float(percent))) / 100)
 
 
 def error_budget(objective: float) -> float:

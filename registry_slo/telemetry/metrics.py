@@ -34,18 +34,9 @@ from registry_slo import __version__
 from registry_slo.observation import Observation
 from registry_slo.telemetry.probe_metrics import ProbeMetrics
 from registry_slo.telemetry.slo_metrics import SLOMetrics
+from registry_slo.vocabulary import DURATION_BUCKETS, LAG_BUCKETS
 
-__all__ = ["DURATION_BUCKETS", "ExporterMetrics"]
-
-DURATION_BUCKETS = (
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 2.5, 5.0, 10.0, 20.0, 30.0, 60.0,
-)
-"""Histogram boundaries (seconds); latency SLO thresholds must be one of them."""
-
-LAG_BUCKETS = (0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0,
-               1800.0, 3600.0)
-"""Replication lag boundaries (seconds)."""
-
+__all__ = ["ExporterMetrics"]
 
 # ``*_created`` series double the series count and no dashboard of ours reads them.
 disable_created_metrics()  # type: ignore[no-untyped-call]

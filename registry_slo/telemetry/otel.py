@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from registry_slo import __version__
 from registry_slo.config import OtelConfig
 from registry_slo.observation import Observation
-from registry_slo.telemetry.metrics import DURATION_BUCKETS
+from registry_slo.vocabulary import DURATION_BUCKETS
 
 __all__ = ["OpenTelemetry", "SpanAccounting"]
 

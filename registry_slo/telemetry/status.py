@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 from html import escape
 
 from registry_slo import __version__
+from registry_slo.config import sli_summary
 from registry_slo.observation import Observation
 from registry_slo.sli.evaluation import SLOStatus
-from registry_slo.sli.spec import sli_summary
 from registry_slo.sli.windows import DAY, HOUR, MINUTE, window_name
 
 __all__ = [

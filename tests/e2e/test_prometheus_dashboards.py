@@ -58,7 +58,7 @@ from registry_slo.devenv.mirror import SkopeoSyncLoop
 from registry_slo.devenv.prometheus import LocalPrometheus, PrometheusQueryError, scrape_job
 from registry_slo.generate import dashboards as dashboards_module
 from registry_slo.generate import generate
-from registry_slo.generate._model import slo_targets
+from registry_slo.generate._model import period_name
 from registry_slo.generate.dashboards import iter_targets
 
 REPO = Path(__file__).resolve().parents[2]
@@ -278,7 +278,7 @@ def _warm(stack: Stack) -> None:
     prom = stack.prometheus
     try:
         prom.wait_for_targets(timeout=WARM_UP_TIMEOUT)
-        targets = slo_targets(stack.settings)
+        targets = stack.settings.slo_targets()
         prom.wait_for(
             "slo:sli_error:ratio_rate5m", timeout=WARM_UP_TIMEOUT,
             until=lambda result: {s.labels["sloth_id"] for s in result}
@@ -292,8 +292,8 @@ def test_recorded_slo_series_exist_and_stopping_a_registry_pages(stack: Stack) -
     _warm(stack)
     prom = stack.prometheus
     missing = []
-    for target in slo_targets(stack.settings):
-        for name in (*RECORDINGS, f"slo:sli_error:ratio_rate{target.period}"):
+    for target in stack.settings.slo_targets():
+        for name in (*RECORDINGS, f"slo:sli_error:ratio_rate{period_name(target)}"):
             found = prom.query(f'{name}{{sloth_id="{target.sloth_id}"}}')
             labels = found[0].labels if found else {}
             if not found or labels.get("sloth_slo") != target.slo.name \

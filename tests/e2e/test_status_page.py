@@ -22,11 +22,11 @@ import yaml
 from harness import require_binary
 from prometheus_client.parser import text_string_to_metric_families
 
+from registry_slo.config import SLOSpec, SLOTarget
 from registry_slo.devenv import LocalRegistry, free_port
 from registry_slo.observation import Observation
 from registry_slo.oci import Reason
-from registry_slo.sli.engine import SLIEngine, Target
-from registry_slo.sli.spec import SLOSpec
+from registry_slo.sli.engine import SLIEngine
 from registry_slo.telemetry.status import (
     ProbeBoard,
     format_burn_rate,
@@ -245,7 +245,7 @@ def test_the_status_page_shows_what_the_api_says(exporter: str, tmp_path: Path) 
 def test_everything_on_the_page_is_escaped() -> None:
     slo = SLOSpec(name="pulls", description='<img src=x onerror="alert(1)">',
                   sli={"kind": "probe_success", "probe": "pull"}, objective=99.9)
-    engine = SLIEngine([Target(slo, "east")], clock=lambda: 1_700_000_000.0)
+    engine = SLIEngine([SLOTarget(slo, "east", (), 30.0)], clock=lambda: 1_700_000_000.0)
     board = ProbeBoard()
     failure = Observation(region="east", operation="pull", source="probe", success=False,
                           reason=Reason.SERVER_ERROR, duration_seconds=0.2,

@@ -6,7 +6,6 @@ from typing import Any
 
 from registry_slo.config import Settings
 from registry_slo.generate import alerts, warnings
-from registry_slo.generate._model import slo_targets
 from registry_slo.generate.alertmanager import alertmanager_config
 
 ALERTING: dict[str, Any] = {
@@ -35,7 +34,7 @@ def settings(slos: list[dict[str, Any]] | None = None, **alerting: Any) -> Setti
 
 def test_four_burn_rate_rows_with_labels_annotations_and_for() -> None:
     s = settings()
-    target = slo_targets(s)[0]
+    target = s.slo_targets()[0]
     rules = alerts.burn_rate_alerts(target, s.alerting)
     assert [r["alert"] for r in rules] == [alerts.PAGE_ALERT] * 2 + [alerts.TICKET_ALERT] * 2
     assert [r.get("for") for r in rules] == [None, "5m", "30m", "1h30m"]
@@ -61,20 +60,20 @@ def test_four_burn_rate_rows_with_labels_annotations_and_for() -> None:
 
 def test_factors_are_scaled_for_a_28_day_period() -> None:
     s = settings([{**PULL, "period": "28d"}])
-    exprs = [r["expr"] for r in alerts.burn_rate_alerts(slo_targets(s)[0], s.alerting)]
+    exprs = [r["expr"] for r in alerts.burn_rate_alerts(s.slo_targets()[0], s.alerting)]
     for expr, factor in zip(exprs, ["13.44", "5.6", "2.8", "0.9333333333"], strict=True):
         assert f"({factor} * 0.001)" in expr
 
 
 def test_without_bases_there_are_no_link_annotations() -> None:
     s = settings(runbook_url=None, dashboard_url=None)
-    for rule in alerts.burn_rate_alerts(slo_targets(s)[0], s.alerting):
+    for rule in alerts.burn_rate_alerts(s.slo_targets()[0], s.alerting):
         assert set(rule["annotations"]) == {"summary", "description"}
 
 
 def test_the_absent_alert() -> None:
     s = settings()
-    rule = alerts.absent_alert(slo_targets(s)[0], s.alerting)
+    rule = alerts.absent_alert(s.slo_targets()[0], s.alerting)
     assert rule["expr"] == 'absent(slo:sli_error:ratio_rate5m{sloth_id="us-east-pull"})'
     assert rule["for"] == "10m"
     assert rule["labels"]["severity"] == "ticket"

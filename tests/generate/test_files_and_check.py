@@ -12,22 +12,20 @@ import registry_slo.generate as generate_module
 from registry_slo.cli import main
 from registry_slo.config import Settings
 from registry_slo.generate import GenerationError, check, generate, render
-from registry_slo.generate._model import (
-    DURATION_BUCKET,
-    DURATION_COUNT,
-    LAST_RUN,
-    PROBE_FAILURES,
-    PROBE_REQUESTS,
-    PROBE_SKIPPED,
-    PROBES_CONFIGURED,
-    REPLICATION_LAG,
-    slo_targets,
-)
 from registry_slo.generate.promtool_tests import encode_values
 from registry_slo.generate.rules import latency_bucket
 from registry_slo.observation import Observation
 from registry_slo.oci import Reason
 from registry_slo.telemetry.metrics import ExporterMetrics
+from registry_slo.vocabulary import (
+    PROBE_DURATION,
+    PROBE_FAILURES,
+    PROBE_LAST_RUN,
+    PROBE_REQUESTS,
+    PROBE_SKIPPED,
+    PROBES_CONFIGURED,
+    REPLICATION_LAG,
+)
 
 from .conftest import EXAMPLE
 
@@ -193,23 +191,24 @@ def test_the_series_the_rules_read_are_the_exporters() -> None:
     metrics.probes.skipped("us-east", "pull")
     metrics.track_replication("eu-west", "us-east", lambda: 1.0)
     scraped = metrics.render().decode()
-    for name in (PROBE_REQUESTS, PROBE_FAILURES, DURATION_BUCKET, DURATION_COUNT, LAST_RUN,
-                 PROBES_CONFIGURED, PROBE_SKIPPED, REPLICATION_LAG):
+    for name in (PROBE_REQUESTS.total, PROBE_FAILURES.total, PROBE_DURATION.bucket,
+                 PROBE_DURATION.count, PROBE_LAST_RUN.name, PROBES_CONFIGURED.name,
+                 PROBE_SKIPPED.total, REPLICATION_LAG.name):
         assert f"\n{name}{{" in scraped, name
     # the latency SLI selects the bucket by its exact le spelling
-    bucket = latency_bucket(slo_targets(Settings(
+    bucket = latency_bucket((Settings(
         regions=[{"name": "us-east", "url": "http://127.0.0.1:1"}],
         slos=[{"name": "l", "objective": 99,
                "sli": {"kind": "probe_latency", "probe": "pull", "threshold": "2s"}}],
-    ))[0])
-    assert f'{DURATION_BUCKET}{{region="us-east",probe="pull",le="{bucket}"}}' in scraped
-    assert (f'{PROBE_FAILURES}{{region="us-east",probe="pull",reason="digest_mismatch"}}'
+    )).slo_targets()[0])
+    assert f'{PROBE_DURATION.bucket}{{region="us-east",probe="pull",le="{bucket}"}}' in scraped
+    assert (f'{PROBE_FAILURES.total}{{region="us-east",probe="pull",reason="digest_mismatch"}}'
             in scraped)
-    assert f'{REPLICATION_LAG}{{region="eu-west",source_region="us-east"}}' in scraped
+    assert f'{REPLICATION_LAG.name}{{region="eu-west",source_region="us-east"}}' in scraped
 
 
 def test_the_traffic_series_the_registry_alerts_read_are_the_exporters() -> None:
-    from registry_slo.generate import _model
+    from registry_slo import vocabulary as v
 
     metrics = ExporterMetrics()
     metrics.record_event(Observation(
@@ -221,8 +220,8 @@ def test_the_traffic_series_the_registry_alerts_read_are_the_exporters() -> None
     metrics.registry_storage_capacity.labels("us-east", "m").set(2)
     metrics.track_certificate("us-east", lambda: 1.0)
     scraped = metrics.render().decode()
-    for name in (_model.REGISTRY_REQUESTS, _model.REGISTRY_FAILURES, _model.TAG_OVERWRITES,
-                 _model.STORAGE_USED, _model.STORAGE_CAPACITY, _model.CERTIFICATE_EXPIRY):
+    for name in (v.REGISTRY_REQUESTS.total, v.REGISTRY_FAILURES.total, v.TAG_OVERWRITES.total,
+                 v.STORAGE_USED.name, v.STORAGE_CAPACITY.name, v.CERTIFICATE_EXPIRY.name):
         assert f"\n{name}{{" in scraped, name
 
 

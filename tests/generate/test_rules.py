@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 import yaml
 
-from registry_slo.config import Settings
+from registry_slo.config import Settings, SLOTarget
 from registry_slo.generate import GenerationError, render
-from registry_slo.generate._model import SLOTarget, num, slo_targets
+from registry_slo.generate._model import num
 from registry_slo.generate.rules import error_ratio_expr, latency_bucket, recording_rules
 from registry_slo.sli.windows import DAY, HOUR, MINUTE
-from registry_slo.telemetry.metrics import DURATION_BUCKETS
+from registry_slo.vocabulary import DURATION_BUCKETS
 
 SLOTH_NAMES = [
     "slo:objective:ratio", "slo:error_budget:ratio", "slo:time_period:days",
@@ -36,7 +36,7 @@ def settings(slos: list[dict[str, Any]], ingest: dict[str, Any] | None = None,
 
 
 def target(slo: dict[str, Any], region: str = "us-east") -> SLOTarget:
-    return next(t for t in slo_targets(settings([slo])) if t.region == region)
+    return next(t for t in settings([slo]).slo_targets() if t.region == region)
 
 
 PULL = {"name": "pull", "sli": {"kind": "probe_success", "probe": "pull"}, "objective": 99.9}
@@ -203,7 +203,7 @@ TRAFFIC_LATENCY = {"name": "fast-manifests", "objective": 99,
 
 
 def traffic_target(slo: dict[str, Any]) -> SLOTarget:
-    (found,) = slo_targets(settings([slo], INGEST))
+    (found,) = settings([slo], INGEST).slo_targets()
     return found
 
 

@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from registry_slo.ingest.config import JsonlMapping
+from registry_slo.config import JsonlMapping
 from registry_slo.ingest.formats import (
     AccessLogParser,
     HarborAuditParser,

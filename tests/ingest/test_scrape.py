@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from registry_slo.config import ScrapeSourceConfig
 from registry_slo.devenv import LocalRegistry
-from registry_slo.ingest.config import ScrapeSourceConfig
 from registry_slo.ingest.scrape import ScrapeSource, operation_of, parse
 from registry_slo.telemetry.metrics import ExporterMetrics
 

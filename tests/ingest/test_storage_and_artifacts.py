@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from registry_slo.config import ConfigError, load_config
+from registry_slo.config import ConfigError, FilesystemSourceConfig, load_config
 from registry_slo.ingest import IngestConfig, IngestService, Tally
 from registry_slo.ingest.artifacts import artifact_kind
-from registry_slo.ingest.config import FilesystemSourceConfig
 from registry_slo.ingest.filesystem import FilesystemUsage
 from registry_slo.observation import Observation
 from registry_slo.telemetry.metrics import ExporterMetrics

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from registry_slo.config import SLOTarget
 from registry_slo.observation import Observation
 from registry_slo.oci import Reason
-from registry_slo.sli.engine import SLIEngine, Target, engine_targets
+from registry_slo.sli.engine import SLIEngine
 from registry_slo.sli.windows import (
     DAY,
     HOUR,
@@ -24,18 +25,18 @@ from .helpers import T0, Clock, probe, settings, status_of
 
 
 def test_targets_follow_the_configuration() -> None:
-    targets = [(t.slo.name, t.region) for t in engine_targets(settings())]
+    targets = [(t.slo.name, t.region) for t in settings().slo_targets()]
     assert targets == [
         ("pull-availability", "east"), ("pull-availability", "west"),
         ("pull-latency", "east"), ("pull-latency", "west"),
         ("auth", "east"), ("freshness", "west"),
     ]
-    assert Target(settings().slos[0], "east").key == "pull-availability/east"
+    assert SLOTarget(settings().slos[0], "east", (), 30.0).key == "pull-availability/east"
 
 
 def test_probe_success_windows_burn_rates_and_budget() -> None:
     clock = Clock()
-    engine = SLIEngine(engine_targets(settings()), clock=clock)
+    engine = SLIEngine(settings().slo_targets(), clock=clock)
     # One run every 30 s for 2 hours; the runs of the last 10 minutes fail.
     for step in range(240):
         clock.now = T0 + step * 30
@@ -69,7 +70,7 @@ def test_probe_success_windows_burn_rates_and_budget() -> None:
 
 def test_windows_slide_past_old_events() -> None:
     clock = Clock()
-    engine = SLIEngine(engine_targets(settings()), clock=clock)
+    engine = SLIEngine(settings().slo_targets(), clock=clock)
     engine.observe(probe("east", "pull", success=False))
     clock.now = T0 + 10 * MINUTE
     status = status_of(engine, "pull-availability", "east")
@@ -82,7 +83,7 @@ def test_windows_slide_past_old_events() -> None:
 
 
 def test_latency_threshold_is_inclusive_and_failures_count_by_duration() -> None:
-    engine = SLIEngine(engine_targets(settings()), clock=Clock())
+    engine = SLIEngine(settings().slo_targets(), clock=Clock())
     engine.observe(probe("east", "pull", duration=2.0))  # exactly the threshold: good
     engine.observe(probe("east", "pull", duration=2.001))  # bad
     engine.observe(probe("east", "pull", success=False, duration=0.01))  # fast failure: good
@@ -94,7 +95,7 @@ def test_latency_threshold_is_inclusive_and_failures_count_by_duration() -> None
 
 
 def test_only_probe_results_of_the_slis_probe_count() -> None:
-    engine = SLIEngine(engine_targets(settings()), clock=Clock())
+    engine = SLIEngine(settings().slo_targets(), clock=Clock())
     engine.observe(probe("east", "pull", success=False, source="access-log"))  # ingest
     engine.observe(probe("east", "push", success=False))
     engine.observe(probe("nowhere", "pull", success=False))
@@ -108,7 +109,7 @@ def test_only_probe_results_of_the_slis_probe_count() -> None:
 
 def test_replication_lag_is_sampled_as_a_fraction_of_time() -> None:
     clock = Clock()
-    engine = SLIEngine(engine_targets(settings()), clock=clock)
+    engine = SLIEngine(settings().slo_targets(), clock=clock)
     lag = {"value": math.nan}
     engine.track_lag("west", lambda: lag["value"])
     engine.sample_lag()  # no heartbeat seen yet: unknown counts as bad
@@ -126,13 +127,13 @@ def test_replication_lag_is_sampled_as_a_fraction_of_time() -> None:
 
 
 def test_a_region_without_lag_source_gets_no_samples() -> None:
-    engine = SLIEngine(engine_targets(settings()), clock=Clock())
+    engine = SLIEngine(settings().slo_targets(), clock=Clock())
     engine.sample_lag()
     assert status_of(engine, "freshness", "west").period.total == 0
 
 
 def test_json_has_every_window_and_the_alert_rows() -> None:
-    engine = SLIEngine(engine_targets(settings()), clock=Clock())
+    engine = SLIEngine(settings().slo_targets(), clock=Clock())
     engine.observe(probe("east", "pull"))
     data = status_of(engine, "pull-latency", "east").to_json()
     assert data["slo"] == "pull-latency" and data["region"] == "east"
@@ -151,7 +152,7 @@ def test_json_has_every_window_and_the_alert_rows() -> None:
 
 
 async def test_run_samples_flushes_and_closes(tmp_path: Path) -> None:
-    engine = SLIEngine(engine_targets(settings()), tmp_path, flush_interval=0.1,
+    engine = SLIEngine(settings().slo_targets(), tmp_path, flush_interval=0.1,
                        lag_sample_interval=0.05)
     engine.track_lag("west", lambda: 1.0)
     engine.open()
@@ -167,7 +168,7 @@ async def test_run_samples_flushes_and_closes(tmp_path: Path) -> None:
     assert engine.store is None
     samples = status_of(engine, "freshness", "west").period.total
     assert samples >= 3
-    reopened = SLIEngine(engine_targets(settings()), tmp_path)
+    reopened = SLIEngine(settings().slo_targets(), tmp_path)
     reopened.open()
     assert status_of(reopened, "freshness", "west").period.total == samples
     reopened.close()
@@ -201,7 +202,7 @@ def request(region: str, operation: str, source: str, reason: Reason | None = No
 
 def test_traffic_success_counts_the_registrys_failures_only() -> None:
     clock = Clock()
-    engine = SLIEngine(engine_targets(settings(**TRAFFIC)), clock=clock)
+    engine = SLIEngine(settings(**TRAFFIC).slo_targets(), clock=clock)
     for reason in (None, None, Reason.SERVER_ERROR, Reason.RATE_LIMITED,
                    Reason.NOT_FOUND, Reason.AUTH, Reason.DENIED):
         engine.observe(request("east", "pull_blob", "east-log", reason))
@@ -223,7 +224,7 @@ def test_traffic_success_counts_the_registrys_failures_only() -> None:
 
 def test_traffic_latency_counts_timed_requests() -> None:
     clock = Clock()
-    engine = SLIEngine(engine_targets(settings(**TRAFFIC)), clock=clock)
+    engine = SLIEngine(settings(**TRAFFIC).slo_targets(), clock=clock)
     for duration in (0.1, 0.5, 0.51, 3.0):
         engine.observe(request("east", "pull_manifest", "east-log", duration=duration))
     engine.observe(request("east", "pull_manifest", "east-log", duration=0, timed=False))
@@ -236,7 +237,7 @@ def test_traffic_sli_with_reasons_and_sources_of_its_own() -> None:
     slos = [{"name": "strict", "objective": 99,
              "sli": {"kind": "traffic_success", "operations": ["push_blob"],
                      "errors": ["server_error", "digest_mismatch"], "sources": ["west-log"]}}]
-    engine = SLIEngine(engine_targets(settings(**{**TRAFFIC, "slos": slos})), clock=Clock())
+    engine = SLIEngine(settings(**{**TRAFFIC, "slos": slos}).slo_targets(), clock=Clock())
     assert [(t.region, t.sources) for t in engine.targets] == [("west", ("west-log",))]
     for reason in (Reason.DIGEST_MISMATCH, Reason.RATE_LIMITED, None):
         engine.observe(request("west", "push_blob", "west-log", reason))

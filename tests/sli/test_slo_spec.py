@@ -1,4 +1,4 @@
-"""The slos and alerting sections of the configuration (registry_slo.sli.spec)."""
+"""The slos and alerting sections of the configuration (registry_slo.config)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ from typing import Any, get_args
 import pytest
 import yaml
 
+import registry_slo.config as config
 import registry_slo.sli as sli
-from registry_slo.config import ConfigError, ProbeKind, Settings, load_config
-from registry_slo.sli.spec import SLIProbe, SLOTopology
+from registry_slo.config import ConfigError, Settings, SLOTopology, load_config
 from registry_slo.sli.windows import DAY
+from registry_slo.vocabulary import SLI_KINDS
 
 REGIONS: list[dict[str, Any]] = [
     {"name": "us-east", "url": "http://127.0.0.1:5001"},
@@ -210,26 +211,28 @@ def test_a_full_alerting_section(tmp_path: Path) -> None:
 def test_the_example_configuration_is_valid() -> None:
     settings = load_config(Path(__file__).parents[2] / "examples" / "regions.yaml")
     assert len(settings.regions) >= 2
-    assert {s.sli.kind for s in settings.slos} == set(sli.SLI_KINDS)
+    assert {s.sli.kind for s in settings.slos} == set(SLI_KINDS)
     assert settings.alerting.runbook_url and settings.alerting.dashboard_url
     assert settings.alerting.maintenance_windows
 
 
-def test_sli_probes_are_the_configured_probes() -> None:
-    assert set(get_args(SLIProbe)) == set(get_args(ProbeKind))
+def test_sli_kinds_are_the_config_models() -> None:
+    # One definition: the discriminated union's kinds are the vocabulary's SLI kinds.
+    kinds = {get_args(m.model_fields["kind"].annotation)[0] for m in get_args(get_args(
+        config.SLI)[0])}
+    assert kinds == set(SLI_KINDS)
 
 
 def test_public_api() -> None:
     assert sorted(sli.__all__) == sorted([
-        "BURN_RATE_TIERS", "SLI", "SLI_KINDS", "AlertingConfig", "AuthSuccessSLI",
-        "BurnRateTier", "MaintenanceWindow", "ProbeLatencySLI", "ProbeSuccessSLI",
-        "Receiver", "ReplicationLagSLI", "SLIKind", "SLOSpec", "budget_consumed",
-        "budget_remaining", "burn_factor", "burn_rate", "error_budget", "error_ratio",
-        "objective_ratio", "SLOTopology", "slo_windows", "tier_firing",
-        "time_to_exhaustion", "TrafficLatencySLI", "TrafficSuccessSLI", "sli_summary",
+        "BURN_RATE_TIERS", "BurnRateTier", "Cursor", "SLIEngine", "SLOStatus", "SLOStore",
+        "StoreError", "TierStatus", "WindowStatus", "budget_consumed", "budget_remaining",
+        "burn_factor", "burn_rate", "error_budget", "error_ratio", "objective_ratio",
+        "slo_windows", "tier_firing", "time_to_exhaustion",
     ])
-    for name in sli.__all__:
-        assert hasattr(sli, name)
+    for module in (sli, config):
+        for name in module.__all__:
+            assert hasattr(module, name)
 
 
 # -- traffic SLIs (from what the ingest sources read) --------------------------------

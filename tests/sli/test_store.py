@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from registry_slo.sli.engine import COARSE_WIDTH, FINE_WIDTH, SLIEngine, engine_targets
+from registry_slo.sli.engine import COARSE_WIDTH, FINE_WIDTH, SLIEngine
 from registry_slo.sli.store import STORE_FILE, SLOStore, StoreBatch, StoreError
 from registry_slo.sli.windows import DAY, HOUR, MINUTE
 
@@ -23,7 +23,7 @@ def counts(engine: SLIEngine) -> dict[str, tuple[float, float]]:
 
 
 def engine_at(path: Path, clock: Clock, **extra: Any) -> SLIEngine:
-    engine = SLIEngine(engine_targets(settings(**extra)), path, clock=clock)
+    engine = SLIEngine(settings(**extra).slo_targets(), path, clock=clock)
     engine.open()
     return engine
 
@@ -87,8 +87,8 @@ def test_a_killed_process_keeps_its_committed_batches(tmp_path: Path) -> None:
 import os, signal, sys
 sys.path.insert(0, {str(Path(__file__).parent)!r})
 from helpers import Clock, probe, settings
-from registry_slo.sli.engine import SLIEngine, engine_targets
-engine = SLIEngine(engine_targets(settings()), __import__("pathlib").Path({str(tmp_path)!r}),
+from registry_slo.sli.engine import SLIEngine
+engine = SLIEngine(settings().slo_targets(), __import__("pathlib").Path({str(tmp_path)!r}),
                    clock=Clock())
 engine.open()
 for _ in range(3):
@@ -160,7 +160,7 @@ def test_a_failed_write_is_retried_with_the_next_flush(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     errors: list[int] = []
-    engine = SLIEngine(engine_targets(settings()), tmp_path, clock=Clock(),
+    engine = SLIEngine(settings().slo_targets(), tmp_path, clock=Clock(),
                        on_store_error=lambda: errors.append(1))
     engine.open()
     engine.observe(probe("east", "pull", success=False))
@@ -186,7 +186,7 @@ def test_without_slos_or_state_dir_nothing_is_written(tmp_path: Path) -> None:
     empty = SLIEngine([], tmp_path / "a")
     empty.open()
     assert empty.store is None and not (tmp_path / "a").exists()
-    memory = SLIEngine(engine_targets(settings()), None)
+    memory = SLIEngine(settings().slo_targets(), None)
     memory.open()
     memory.observe(probe("east", "pull"))
     assert memory.flush() == 0

@@ -14,8 +14,9 @@ from prometheus_client.samples import Exemplar
 
 from registry_slo.observation import Observation
 from registry_slo.oci import Reason
-from registry_slo.telemetry.metrics import DURATION_BUCKETS, ExporterMetrics
+from registry_slo.telemetry.metrics import ExporterMetrics
 from registry_slo.telemetry.probe_metrics import ProbeMetrics
+from registry_slo.vocabulary import DURATION_BUCKETS
 
 
 def populated(seed: int = 7) -> ProbeMetrics:

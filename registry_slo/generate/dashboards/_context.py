@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry_slo.config import Settings
-from registry_slo.generate._model import human_duration, num, slo_targets
+from registry_slo.config import ProbeLatencySLI, ReplicationLagSLI, Settings
+from registry_slo.generate._model import human_duration, num
 from registry_slo.generate.alerts import NOT_RUNNING_INTERVALS
-from registry_slo.sli.spec import ProbeLatencySLI, ReplicationLagSLI
 from registry_slo.sli.windows import BURN_RATE_TIERS, error_budget, window_name
 
 __all__ = ["DashboardContext", "SLOView"]
@@ -82,7 +81,7 @@ class DashboardContext:
         """Collect the SLOs (with the regions each applies to) and the thresholds."""
         regions_of: dict[str, list[str]] = {}
         specs = {}
-        for target in slo_targets(settings):
+        for target in settings.slo_targets():
             regions_of.setdefault(target.slo.name, []).append(target.region)
             specs[target.slo.name] = target.slo
         views = []

@@ -11,24 +11,14 @@ from grafana_foundation_sdk.builders import dashboard as builders
 from grafana_foundation_sdk.cog.builder import Builder
 from grafana_foundation_sdk.models import dashboard as models
 
-from registry_slo.generate._model import (
-    DURATION_BUCKET,
-    LAST_RUN,
-    PROBE_FAILURES,
-    PROBE_REQUESTS,
-    PROBES_CONFIGURED,
-    REPLICATION_LAG,
-)
 from registry_slo.generate.dashboards._kit import DATASOURCE
+from registry_slo.vocabulary import (
+    PROBES_CONFIGURED,
+)
 
 __all__ = [
-    "DURATION_BUCKET",
-    "LAST_RUN",
-    "PROBE_FAILURES",
-    "PROBE_REQUESTS",
     "RATE",
     "REGION",
-    "REPLICATION_LAG",
     "SLO",
     "budget_burn",
     "failure_ratio",
@@ -88,7 +78,7 @@ def variables() -> list[Builder[models.VariableModel]]:
         .label("Region")
         .description("Registry regions (the exporter's region label).")
         .datasource(DATASOURCE)
-        .query(f"label_values({PROBES_CONFIGURED}, region)")
+        .query(f"label_values({PROBES_CONFIGURED.name}, region)")
         .refresh(models.VariableRefresh.ON_TIME_RANGE_CHANGED)
         .sort(models.VariableSort.ALPHABETICAL_ASC)
         .multi(True)

@@ -17,13 +17,12 @@ from registry_slo.generate.dashboards._kit import (
     time_series,
 )
 from registry_slo.generate.dashboards._promql import (
-    DURATION_BUCKET,
     REGION,
-    REPLICATION_LAG,
     quantile,
     sel,
     variables,
 )
+from registry_slo.vocabulary import PROBE_DURATION, REPLICATION_LAG
 
 __all__ = ["DEBUG", "build"]
 
@@ -41,7 +40,7 @@ def _probe_row(board: Board) -> None:
             "95th percentile duration of every probe (push, pull, auth, heartbeat, "
             "replication, cache). Exemplars are individual runs: each links to its trace "
             "(trace_id) when the exporter sends traces.",
-            [Target(quantile(0.95, DURATION_BUCKET + sel(), "region, probe"),
+            [Target(quantile(0.95, PROBE_DURATION.bucket + sel(), "region, probe"),
                     "{{region}} {{probe}}", exemplar=True)],
             units.Seconds,
         ),
@@ -84,9 +83,9 @@ def _push_row(board: Board) -> None:
             "Probe push latency p50 and p95",
             "Duration of the push probe (a fresh layer, config and manifest into the probe "
             "repository) per region; exemplars link to traces.",
-            [Target(quantile(0.5, DURATION_BUCKET + push, "region"), "{{region}} p50",
+            [Target(quantile(0.5, PROBE_DURATION.bucket + push, "region"), "{{region}} p50",
                     exemplar=True),
-             Target(quantile(0.95, DURATION_BUCKET + push, "region"), "{{region}} p95",
+             Target(quantile(0.95, PROBE_DURATION.bucket + push, "region"), "{{region}} p95",
                     exemplar=True)],
             units.Seconds, size=(8, 8),
         ),
@@ -148,7 +147,7 @@ def _replication_row(board: Board, ctx: DashboardContext) -> None:
             "old each new heartbeat was when the mirror first showed it (p95), which "
             "includes up to one heartbeat interval of polling. Dashed lines: the "
             "replication SLO threshold and the RegistryReplicationLagHigh threshold.",
-            [Target(f"max by (region, source_region) ({REPLICATION_LAG}{sel()})",
+            [Target(f"max by (region, source_region) ({REPLICATION_LAG.name}{sel()})",
                     "{{region}} ← {{source_region}} now"),
              Target(quantile(0.95, "registry_slo_replication_lag_at_first_sight_seconds_"
                              "bucket" + sel(), "region, source_region"),
@@ -172,7 +171,7 @@ def _replication_row(board: Board, ctx: DashboardContext) -> None:
             "cache, which must fetch it upstream; exemplars link to traces) and each "
             "registry's clock offset from the exporter (lag figures are only as good as "
             "the clocks).",
-            [Target(quantile(0.95, DURATION_BUCKET + sel('probe="cache"'), "region"),
+            [Target(quantile(0.95, PROBE_DURATION.bucket + sel('probe="cache"'), "region"),
                     "{{region}} cold pull p95", exemplar=True),
              Target(f"max by (region) (registry_slo_registry_clock_offset_seconds{sel()})",
                     "{{region}} clock offset")],

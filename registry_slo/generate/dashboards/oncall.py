@@ -6,7 +6,7 @@ from __future__ import annotations
 from grafana_foundation_sdk.models import dashboard as models
 from grafana_foundation_sdk.models import units
 
-from registry_slo.generate._model import human_duration
+from registry_slo._units import human_duration
 from registry_slo.generate.dashboards._context import DashboardContext
 from registry_slo.generate.dashboards._kit import (
     Board,
@@ -19,18 +19,20 @@ from registry_slo.generate.dashboards._kit import (
     time_series,
 )
 from registry_slo.generate.dashboards._promql import (
-    DURATION_BUCKET,
-    LAST_RUN,
-    PROBE_FAILURES,
-    PROBE_REQUESTS,
     REGION,
-    REPLICATION_LAG,
     budget_burn,
     failure_ratio,
     quantile,
     sel,
     slo_sel,
     variables,
+)
+from registry_slo.vocabulary import (
+    PROBE_DURATION,
+    PROBE_FAILURES,
+    PROBE_LAST_RUN,
+    PROBE_REQUESTS,
+    REPLICATION_LAG,
 )
 
 __all__ = ["ONCALL", "build"]
@@ -98,7 +100,7 @@ def _latency_row(board: Board, ctx: DashboardContext, debug: DashboardRef) -> No
             steps = [(None, "green"), (slo.threshold, "red")]
             line = (f" Dashed line: the {slo.name} threshold "
                     f"{human_duration(slo.threshold)}.")
-        bucket = DURATION_BUCKET + sel(f'probe="{probe}"')
+        bucket = PROBE_DURATION.bucket + sel(f'probe="{probe}"')
         board.add(time_series(
             f"{probe.capitalize()} latency p95 and p99 by region",
             f"95th and 99th percentile duration of {probe} probe runs per region (from "
@@ -124,7 +126,7 @@ def _auth_row(board: Board, ctx: DashboardContext) -> None:
         time_series(
             "Auth probe failure ratio",
             "Share of token round trips (auth probe runs) that failed, per region." + line,
-            [Target(failure_ratio(f"{PROBE_FAILURES}{auth}", f"{PROBE_REQUESTS}{auth}",
+            [Target(failure_ratio(f"{PROBE_FAILURES.total}{auth}", f"{PROBE_REQUESTS.total}{auth}",
                                   "region"), "{{region}}")],
             units.PercentUnit, size=(9, 7), decimals=2, steps=steps,
         ),
@@ -161,7 +163,7 @@ def _failures_row(board: Board, ctx: DashboardContext) -> None:
             "Failed probe runs over the dashboard's time range by region, probe and reason "
             "(timeout, connect, tls, auth, denied, not_found, rate_limited, server_error, "
             "digest_mismatch, protocol). Empty when nothing failed.",
-            [Target(f"sum by (region, probe, reason) (increase({PROBE_FAILURES}{sel()}"
+            [Target(f"sum by (region, probe, reason) (increase({PROBE_FAILURES.total}{sel()}"
                     "[$__range])) > 0", instant=True, table=True)],
             units.Short, size=(12, 8), decimals=0,
         ),
@@ -187,7 +189,7 @@ def _failures_row(board: Board, ctx: DashboardContext) -> None:
             "source; it keeps growing while replication is stopped. Dashed lines: the "
             "replication SLO threshold and the RegistryReplicationLagHigh threshold "
             f"({human_duration(ctx.lag_alert_threshold)}).",
-            [Target(f"max by (region, source_region) ({REPLICATION_LAG}{sel()})",
+            [Target(f"max by (region, source_region) ({REPLICATION_LAG.name}{sel()})",
                     "{{region}} ← {{source_region}}")],
             units.Seconds, size=(10, 8), steps=lag_steps,
         ),
@@ -196,7 +198,7 @@ def _failures_row(board: Board, ctx: DashboardContext) -> None:
             "Age of each probe's last run. Red: older than "
             f"{human_duration(ctx.stale_after)} (3 times the longest probe interval), "
             "where RegistryProbeNotRunning fires.",
-            [Target(f"time() - max by (region, probe) ({LAST_RUN}{sel()})",
+            [Target(f"time() - max by (region, probe) ({PROBE_LAST_RUN.name}{sel()})",
                     "{{region}} {{probe}}", instant=True)],
             units.Seconds, size=(10, 8), decimals=0, min_value=0.0,
             steps=[(None, "green"), (ctx.stale_after, "red")],

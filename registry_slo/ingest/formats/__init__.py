@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from registry_slo.ingest.config import FORMAT_NAMES, JsonlMapping, LogFormat
+from registry_slo.config import FORMAT_NAMES, JsonlMapping, LogFormat
 from registry_slo.ingest.formats._base import (
     AUTH_CHALLENGE,
     BLANK,

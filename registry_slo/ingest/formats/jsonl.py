@@ -3,7 +3,7 @@
 For any registry whose log is JSON but none of the built-in formats: say where the
 operation (or the method and path), the outcome (an HTTP status or a boolean) and,
 optionally, the time, duration, repository, tag, digest, user agent and sizes are. See
-:class:`~registry_slo.ingest.config.JsonlMapping`. A source whose lines carry both a tag
+:class:`~registry_slo.config.JsonlMapping`. A source whose lines carry both a tag
 and a digest on pushes feeds tag overwrite detection.
 """
 
@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from registry_slo.ingest.config import JsonlMapping
+from registry_slo.config import JsonlMapping
 from registry_slo.ingest.formats._base import (
     NOT_REGISTRY_API,
     PROBE_TRAFFIC,

@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from registry_slo.ingest.config import NotificationEndpoint, NotificationsConfig
+from registry_slo.config import NotificationEndpoint, NotificationsConfig
 from registry_slo.ingest.formats import DUPLICATE, Ignored, Rejected
 from registry_slo.ingest.notify.events import Record, distribution_records, harbor_records
 from registry_slo.ingest.pipeline import SourcePipeline

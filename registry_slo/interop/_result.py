@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from registry_slo.sli.spec import RESERVED_LABELS, SLOSpec
+from registry_slo.config import RESERVED_LABELS, SLOSpec
 
 __all__ = ["ImportResult", "clean_labels", "percent_from_ratio", "slo_name"]
 

@@ -3,7 +3,7 @@
 A Sloth spec is one service with SLOs, each with an SLI given as ``events``
 (``error_query`` over ``total_query``), ``raw`` (``error_ratio_query``) or a ``plugin``.
 Events and raw SLIs map when their queries read the exporter's series (see
-:mod:`registry_slo.sli.interop._queries`); plugins never do. Sloth specs have no period
+:mod:`registry_slo.interop._queries`); plugins never do. Sloth specs have no period
 (it is a flag of the ``sloth`` command): the exporter's default, 30d, applies. The
 ``alerting`` section does not map per SLO: the exporter's alerts are configured once in
 ``alerting:``; it is reported when present.
@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from registry_slo.sli.interop._queries import MappingError, SLIMatch, match_events, match_raw
-from registry_slo.sli.interop._result import ImportResult, clean_labels, slo_name
+from registry_slo.interop._queries import MappingError, SLIMatch, match_events, match_raw
+from registry_slo.interop._result import ImportResult, clean_labels, slo_name
 
 __all__ = ["SLOTH_VERSION", "import_sloth"]
 

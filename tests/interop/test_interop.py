@@ -1,4 +1,4 @@
-"""OpenSLO v1 export/import and Sloth prometheus/v1 import (registry_slo.sli.interop)."""
+"""OpenSLO v1 export/import and Sloth prometheus/v1 import (registry_slo.interop)."""
 
 from __future__ import annotations
 
@@ -11,24 +11,22 @@ from typing import Any
 import pytest
 import yaml
 
-from registry_slo.config import Settings, load_config
-from registry_slo.generate._model import slo_targets
+from registry_slo.config import Settings, SLOSpec, TrafficLatencySLI, TrafficSuccessSLI, load_config
 from registry_slo.generate.rules import error_ratio_expr
-from registry_slo.oci import Reason
-from registry_slo.sli.interop import (
+from registry_slo.interop import (
     dump_documents,
     export_openslo,
     import_documents,
     load_documents,
     slos_yaml,
 )
-from registry_slo.sli.interop._queries import (
+from registry_slo.interop._queries import (
     MappingError,
     match_events,
     match_raw,
     selectors,
 )
-from registry_slo.sli.spec import SLOSpec, TrafficLatencySLI, TrafficSuccessSLI
+from registry_slo.oci import Reason
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "regions.yaml"
@@ -49,7 +47,7 @@ def test_export_has_a_service_per_region_and_an_slo_per_slo_and_region() -> None
     slos = [d for d in documents if d["kind"] == "SLO"]
     assert {s["metadata"]["name"] for s in services} == {"us-east", "eu-west",
                                                           "ap-south-cache"}
-    assert len(slos) == len(slo_targets(settings))
+    assert len(slos) == len(settings.slo_targets())
     by_name = {d["metadata"]["name"]: d for d in slos}
     pull = by_name["pull-availability-us-east"]
     assert pull["spec"]["service"] == "us-east"
@@ -772,7 +770,7 @@ def test_the_generators_own_expressions_map_back_to_their_sli() -> None:
     raw SLI, is recognised as the same SLI in the same region."""
     settings = load_config(EXAMPLE)
     slos = []
-    for target in slo_targets(settings):
+    for target in settings.slo_targets():
         slos.append({"name": target.slo.name, "objective": target.slo.objective,
                      "sli": {"raw": {"error_ratio_query": error_ratio_expr(target, 300)}}})
     result = import_documents([("rules", {"version": "prometheus/v1", "service": "s",

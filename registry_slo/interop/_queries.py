@@ -24,19 +24,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_slo.generate._model import (
-    DURATION_BUCKET,
-    DURATION_COUNT,
+from registry_slo.oci import Reason
+from registry_slo.vocabulary import (
+    OPERATIONS,
+    PROBE_DURATION,
     PROBE_FAILURES,
     PROBE_REQUESTS,
-    REGISTRY_DURATION_BUCKET,
-    REGISTRY_DURATION_COUNT,
+    REGISTRY_DURATION,
     REGISTRY_FAILURES,
     REGISTRY_REQUESTS,
     REPLICATION_LAG,
 )
-from registry_slo.observation import OPERATIONS
-from registry_slo.oci import Reason
 
 __all__ = [
     "MappingError",
@@ -61,12 +59,12 @@ _KEYWORDS = frozenset({
     "and", "or", "unless", "inf", "nan", "atan2",
 })
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)"
-_PROBE_SERIES = (PROBE_FAILURES, PROBE_REQUESTS, DURATION_BUCKET, DURATION_COUNT,
-                 REPLICATION_LAG)
-_TRAFFIC_SERIES = (REGISTRY_FAILURES, REGISTRY_REQUESTS, REGISTRY_DURATION_BUCKET,
-                   REGISTRY_DURATION_COUNT)
+_PROBE_SERIES = (PROBE_FAILURES.total, PROBE_REQUESTS.total, PROBE_DURATION.bucket,
+                 PROBE_DURATION.count, REPLICATION_LAG.name)
+_TRAFFIC_SERIES = (REGISTRY_FAILURES.total, REGISTRY_REQUESTS.total, REGISTRY_DURATION.bucket,
+                   REGISTRY_DURATION.count)
 _OWN = _PROBE_SERIES + _TRAFFIC_SERIES
-_BUCKETS = (DURATION_BUCKET, REGISTRY_DURATION_BUCKET)
+_BUCKETS = (PROBE_DURATION.bucket, REGISTRY_DURATION.bucket)
 _REASONS = tuple(str(reason) for reason in Reason)
 _IGNORED_LABELS = frozenset({"job", "instance"})
 """Scrape labels a foreign query may filter on: dropped (the exporter's SLIs are per
@@ -215,10 +213,10 @@ def _traffic_labels(sels: Sequence[Selector]) -> _Labels:
                 f"{sel.metric} has no probe label: probe=\"…\" selects the probes' series "
                 "(registry_slo_probe_*), not traffic"
             )
-        if "reason" in sel.matchers and sel.metric != REGISTRY_FAILURES:
+        if "reason" in sel.matchers and sel.metric != REGISTRY_FAILURES.total:
             raise MappingError(
                 f"{sel.metric} has no reason label: failure reasons are selected on "
-                f"{REGISTRY_FAILURES}"
+                f"{REGISTRY_FAILURES.total}"
             )
         regions.append(_values(sel, "region", "regions"))
         selected = _values(sel, "operation", "operations", OPERATIONS)
@@ -229,7 +227,7 @@ def _traffic_labels(sels: Sequence[Selector]) -> _Labels:
             )
         operations.append(selected)
         sources.append(_values(sel, "source", "sources"))
-        if sel.metric == REGISTRY_FAILURES:
+        if sel.metric == REGISTRY_FAILURES.total:
             errors.append(_values(sel, "reason", "failure reasons", _REASONS))
         _other_matchers(sel, ("region", "operation", "source", "reason", "le"),
                         "every request of their operations", notes)
@@ -278,7 +276,7 @@ def _foreign(sels: Sequence[Selector]) -> None:
 
 def _le(sels: Sequence[Selector]) -> float:
     buckets = [s for s in sels if s.metric in _BUCKETS]
-    name = buckets[0].metric if buckets else DURATION_BUCKET
+    name = buckets[0].metric if buckets else PROBE_DURATION.bucket
     bounds = {s.matchers.get("le") for s in buckets}
     if len(bounds) != 1 or None in bounds:
         raise MappingError(f"{name} needs exactly one le=\"…\" matcher")
@@ -328,11 +326,11 @@ def match_events(bad_or_good: str, total: str, good: bool = False) -> SLIMatch:
     _foreign(first + whole)
     labels = _labels_of(first + whole)
     if labels.traffic:
-        failures, requests = REGISTRY_FAILURES, REGISTRY_REQUESTS
-        bucket, count = REGISTRY_DURATION_BUCKET, REGISTRY_DURATION_COUNT
+        failures, requests = REGISTRY_FAILURES.total, REGISTRY_REQUESTS.total
+        bucket, count = REGISTRY_DURATION.bucket, REGISTRY_DURATION.count
     else:
-        failures, requests, bucket, count = (PROBE_FAILURES, PROBE_REQUESTS,
-                                             DURATION_BUCKET, DURATION_COUNT)
+        failures, requests, bucket, count = (PROBE_FAILURES.total, PROBE_REQUESTS.total,
+                                             PROBE_DURATION.bucket, PROBE_DURATION.count)
     first_metrics = {s.metric for s in first}
     total_metrics = {s.metric for s in whole}
     # Success: bad = failures, good = requests - failures, over requests.
@@ -371,16 +369,17 @@ def match_raw(query: str) -> SLIMatch:
     labels = _labels_of(sels)
     regions, notes = labels.regions, labels.notes
     metrics = {s.metric for s in sels}
-    if metrics == {REPLICATION_LAG}:
+    if metrics == {REPLICATION_LAG.name}:
         threshold = re.search(rf"(?:<=|<|>|>=)\s*(?:bool\s*)?{_NUMBER}", query)
         if threshold is None:
-            raise MappingError(f"{REPLICATION_LAG} without a threshold comparison")
+            raise MappingError(f"{REPLICATION_LAG.name} without a threshold comparison")
         return SLIMatch({"kind": "replication_lag", "threshold": float(threshold.group(1))},
                         regions, notes)
-    if metrics in ({PROBE_FAILURES, PROBE_REQUESTS}, {REGISTRY_FAILURES, REGISTRY_REQUESTS}):
+    if metrics in ({PROBE_FAILURES.total, PROBE_REQUESTS.total},
+                   {REGISTRY_FAILURES.total, REGISTRY_REQUESTS.total}):
         return SLIMatch(_sli("success", labels), regions, notes)
-    if metrics in ({DURATION_BUCKET, DURATION_COUNT},
-                   {REGISTRY_DURATION_BUCKET, REGISTRY_DURATION_COUNT}):
+    if metrics in ({PROBE_DURATION.bucket, PROBE_DURATION.count},
+                   {REGISTRY_DURATION.bucket, REGISTRY_DURATION.count}):
         return SLIMatch(_sli("latency", labels, _le(sels)), regions, notes)
     raise MappingError(f"a ratio of {', '.join(sorted(metrics))} is not one of the SLI kinds")
 
@@ -394,7 +393,7 @@ def match_threshold(query: str, op: str | None, value: float | None) -> SLIMatch
     sels = selectors(query)
     _foreign(sels)
     labels = _labels_of(sels)
-    if {s.metric for s in sels} != {REPLICATION_LAG}:
+    if {s.metric for s in sels} != {REPLICATION_LAG.name}:
         raise MappingError("a threshold SLI maps only on registry_slo_replication_lag_seconds")
     if op not in ("lte", "lt") or value is None:
         raise MappingError(

@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from registry_slo.sli.interop._result import ImportResult
-from registry_slo.sli.interop.openslo import API_VERSION, export_openslo, import_openslo
-from registry_slo.sli.interop.sloth import SLOTH_VERSION, import_sloth
+from registry_slo.interop._result import ImportResult
+from registry_slo.interop.openslo import API_VERSION, export_openslo, import_openslo
+from registry_slo.interop.sloth import SLOTH_VERSION, import_sloth
 
 __all__ = [
     "ImportResult",

@@ -26,11 +26,13 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from registry_slo._names import label_value
 from registry_slo._units import ByteSize, Duration
-from registry_slo.observation import OPERATIONS
+from registry_slo.config._base import Strict
+from registry_slo.config._service import default_state_dir, listen_address
+from registry_slo.vocabulary import OPERATIONS
 
 __all__ = [
     "FORMAT_NAMES",
@@ -54,14 +56,10 @@ FORMAT_NAMES: tuple[LogFormat, ...] = (
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 
-
-
-class JsonlMapping(_Strict):
+class JsonlMapping(Strict):
     """Where a ``jsonl`` source finds each field (``a.b`` looks up the key ``a.b``, then
     the nested ``a`` → ``b``).
 
@@ -104,7 +102,7 @@ class JsonlMapping(_Strict):
         return self
 
 
-class _Source(_Strict):
+class _Source(Strict):
     """What every ingest source has: its name (the ``source`` label) and the region
     whose registry it reads, both valid label values."""
 
@@ -184,7 +182,7 @@ class NotificationEndpoint(_Source):
         return self.path or f"/notifications/{self.name}"
 
 
-class NotificationsConfig(_Strict):
+class NotificationsConfig(Strict):
     """The webhook receiver: its own listener, so the registries never reach /metrics."""
 
     listen: str = "127.0.0.1:9732"
@@ -197,9 +195,7 @@ class NotificationsConfig(_Strict):
     @field_validator("listen")
     @classmethod
     def _listen(cls, value: str) -> str:
-        _, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise ValueError(f"{value!r} must be host:port")
+        listen_address(value)
         return value
 
     @model_validator(mode="after")
@@ -224,7 +220,7 @@ class NotificationsConfig(_Strict):
         return None
 
 
-class RepositoryLabels(_Strict):
+class RepositoryLabels(Strict):
     """Which repositories get their own ``repository`` label; the rest are ``other``.
 
     With ``allow``, exactly the repositories matching one of its glob patterns; otherwise
@@ -242,13 +238,9 @@ class RepositoryLabels(_Strict):
 
 
 def default_checkpoint_dir() -> Path:
-    """``$STATE_DIRECTORY`` (systemd), else ``$XDG_STATE_HOME`` or ``~/.local/state``,
-    under ``registry-slo/checkpoints``."""
-    systemd = os.environ.get("STATE_DIRECTORY")
-    if systemd:
-        return Path(systemd.split(":")[0]) / "checkpoints"
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "registry-slo" / "checkpoints"
+    """``checkpoints`` under the default state directory (see
+    :func:`~registry_slo.config.default_state_dir`)."""
+    return default_state_dir() / "checkpoints"
 
 
 ScrapeFormat = Literal["distribution", "harbor", "zot"]
@@ -297,7 +289,7 @@ class FilesystemSourceConfig(_Source):
         return value
 
 
-class IngestConfig(_Strict):
+class IngestConfig(Strict):
     """What the exporter reads besides its probes."""
 
     checkpoint_dir: Path | None = Field(

@@ -26,7 +26,7 @@ period, and the annotations ``registry-slo/slo`` and ``registry-slo/region`` so 
 importing the export gives back the configuration.
 
 Import maps an ``SLO`` document onto the exporter's SLI kinds when its queries read the
-exporter's series (see :mod:`registry_slo.sli.interop._queries`); indicators may be inline
+exporter's series (see :mod:`registry_slo.interop._queries`); indicators may be inline
 or ``indicatorRef`` to an ``SLI`` document of the same input. The documents of one SLO
 in several regions merge back into one SLO with those regions; a traffic SLO keeps the
 ingest sources its queries select, the union over its regions. What does not map is
@@ -39,43 +39,39 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from registry_slo.config import Settings
-from registry_slo.generate._model import (
-    DURATION_BUCKET,
-    DURATION_COUNT,
-    PROBE_FAILURES,
-    PROBE_REQUESTS,
-    REGISTRY_DURATION_BUCKET,
-    REGISTRY_DURATION_COUNT,
-    REGISTRY_FAILURES,
-    REGISTRY_REQUESTS,
-    REPLICATION_LAG,
+from registry_slo.config import (
+    ProbeLatencySLI,
+    ReplicationLagSLI,
+    Settings,
     SLOTarget,
-    num,
-    selector,
-    slo_targets,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
 )
+from registry_slo.generate._model import num, selector
 from registry_slo.generate.rules import latency_bucket, traffic_labels
-from registry_slo.sli.interop._queries import (
+from registry_slo.interop._queries import (
     MappingError,
     SLIMatch,
     match_events,
     match_raw,
     match_threshold,
 )
-from registry_slo.sli.interop._result import (
+from registry_slo.interop._result import (
     ImportResult,
     clean_labels,
     percent_from_ratio,
     slo_name,
 )
-from registry_slo.sli.spec import (
-    ProbeLatencySLI,
-    ReplicationLagSLI,
-    TrafficLatencySLI,
-    TrafficSuccessSLI,
-)
 from registry_slo.sli.windows import DAY, window_name
+from registry_slo.vocabulary import (
+    PROBE_DURATION,
+    PROBE_FAILURES,
+    PROBE_REQUESTS,
+    REGISTRY_DURATION,
+    REGISTRY_FAILURES,
+    REGISTRY_REQUESTS,
+    REPLICATION_LAG,
+)
 
 __all__ = ["API_VERSION", "export_openslo", "import_openslo"]
 
@@ -100,38 +96,38 @@ def _indicator(target: SLOTarget) -> dict[str, Any]:
     region = target.region
     if isinstance(sli, ReplicationLagSLI):
         spec: dict[str, Any] = {
-            "thresholdMetric": _metric(f"max({REPLICATION_LAG}{selector(region=region)})")
+            "thresholdMetric": _metric(f"max({REPLICATION_LAG.name}{selector(region=region)})")
         }
     elif isinstance(sli, ProbeLatencySLI):
         sel = selector(region=region, probe=sli.probe)
         fast = selector(region=region, probe=sli.probe, le=latency_bucket(target))
         spec = {"ratioMetric": {
             "counter": True,
-            "good": _metric(f"sum({DURATION_BUCKET}{fast})"),
-            "total": _metric(f"sum({DURATION_COUNT}{sel})"),
+            "good": _metric(f"sum({PROBE_DURATION.bucket}{fast})"),
+            "total": _metric(f"sum({PROBE_DURATION.count}{sel})"),
         }}
     elif isinstance(sli, TrafficLatencySLI):
         labels = traffic_labels(target)
         fast = selector(**labels, le=latency_bucket(target))
         spec = {"ratioMetric": {
             "counter": True,
-            "good": _metric(f"sum({REGISTRY_DURATION_BUCKET}{fast})"),
-            "total": _metric(f"sum({REGISTRY_DURATION_COUNT}{selector(**labels)})"),
+            "good": _metric(f"sum({REGISTRY_DURATION.bucket}{fast})"),
+            "total": _metric(f"sum({REGISTRY_DURATION.count}{selector(**labels)})"),
         }}
     elif isinstance(sli, TrafficSuccessSLI):
         labels = traffic_labels(target)
         bad = selector(**labels, reason=tuple(str(r) for r in sli.errors))
         spec = {"ratioMetric": {
             "counter": True,
-            "bad": _metric(f"sum({REGISTRY_FAILURES}{bad})"),
-            "total": _metric(f"sum({REGISTRY_REQUESTS}{selector(**labels)})"),
+            "bad": _metric(f"sum({REGISTRY_FAILURES.total}{bad})"),
+            "total": _metric(f"sum({REGISTRY_REQUESTS.total}{selector(**labels)})"),
         }}
     else:
         sel = selector(region=region, probe=sli.probe_name)
         spec = {"ratioMetric": {
             "counter": True,
-            "bad": _metric(f"sum({PROBE_FAILURES}{sel})"),
-            "total": _metric(f"sum({PROBE_REQUESTS}{sel})"),
+            "bad": _metric(f"sum({PROBE_FAILURES.total}{sel})"),
+            "total": _metric(f"sum({PROBE_REQUESTS.total}{sel})"),
         }}
     return {"metadata": {"name": _dns_name(target.slo.name, region, "sli")}, "spec": spec}
 
@@ -145,7 +141,7 @@ def export_openslo(settings: Settings) -> list[dict[str, Any]]:
     Raises:
         GenerationError: when a latency threshold is not a histogram bucket boundary.
     """
-    targets = slo_targets(settings)
+    targets = settings.slo_targets()
     documents: list[dict[str, Any]] = []
     for region in dict.fromkeys(t.region for t in targets):
         documents.append({

@@ -1,0 +1,124 @@
+"""The one configuration model: a YAML file, overridable by ``REGISTRY_SLO_*`` variables.
+
+Unknown keys are errors, durations and sizes take human units, and secrets are read from
+files or environment variables only, held as :class:`~pydantic.SecretStr` so they are
+never printed.
+
+This package is the schema layer: pydantic models and the checks that span them, importing
+only the vocabulary and the :class:`~registry_slo.observation.Observation` record. Every
+subsystem may read the section it is handed; only the roots (the exporter, the command
+line) see the whole :class:`Settings`. One module per section:
+
+- ``_regions``: regions, credentials, TLS, probes, replication;
+- ``_ingest``: log, notification, scrape and filesystem sources;
+- ``_slos``: SLOs, their SLIs (and which events are bad), their targets;
+- ``_alerting``: receivers, rule mode, alert thresholds, maintenance windows;
+- ``_service``: OpenTelemetry, the SLI engine, state directory, listen addresses;
+- ``_settings`` and ``_load``: the whole, and reading it from a file.
+"""
+
+from __future__ import annotations
+
+from registry_slo.config._alerting import AlertingConfig, MaintenanceWindow, Receiver
+from registry_slo.config._ingest import (
+    FORMAT_NAMES,
+    FilesystemSourceConfig,
+    IngestConfig,
+    JsonlMapping,
+    LogFormat,
+    LogSourceConfig,
+    NotificationEndpoint,
+    NotificationFormat,
+    NotificationsConfig,
+    RepositoryLabels,
+    ScrapeFormat,
+    ScrapeSourceConfig,
+    default_checkpoint_dir,
+)
+from registry_slo.config._load import ConfigError, load_config
+from registry_slo.config._regions import (
+    CACHE_PROBE_KINDS,
+    DEFAULT_PROBE_KINDS,
+    AuthConfig,
+    BasicAuth,
+    NoAuth,
+    ProbeConfig,
+    RegionConfig,
+    ReplicationConfig,
+    TLSConfig,
+)
+from registry_slo.config._service import (
+    OtelConfig,
+    SLOEngineConfig,
+    default_state_dir,
+    listen_address,
+)
+from registry_slo.config._settings import ENV_PREFIX, Settings
+from registry_slo.config._slos import (
+    RESERVED_LABELS,
+    SLI,
+    AuthSuccessSLI,
+    ProbeLatencySLI,
+    ProbeSLI,
+    ProbeSuccessSLI,
+    ReplicationLagSLI,
+    SLOSpec,
+    SLOTarget,
+    SLOTopology,
+    TrafficLatencySLI,
+    TrafficSLI,
+    TrafficSuccessSLI,
+    sli_summary,
+)
+from registry_slo.vocabulary import ProbeKind
+
+__all__ = [
+    "CACHE_PROBE_KINDS",
+    "DEFAULT_PROBE_KINDS",
+    "ENV_PREFIX",
+    "FORMAT_NAMES",
+    "RESERVED_LABELS",
+    "SLI",
+    "AlertingConfig",
+    "AuthConfig",
+    "AuthSuccessSLI",
+    "BasicAuth",
+    "ConfigError",
+    "FilesystemSourceConfig",
+    "IngestConfig",
+    "JsonlMapping",
+    "LogFormat",
+    "LogSourceConfig",
+    "MaintenanceWindow",
+    "NoAuth",
+    "NotificationEndpoint",
+    "NotificationFormat",
+    "NotificationsConfig",
+    "OtelConfig",
+    "ProbeConfig",
+    "ProbeKind",
+    "ProbeLatencySLI",
+    "ProbeSLI",
+    "ProbeSuccessSLI",
+    "Receiver",
+    "RegionConfig",
+    "ReplicationConfig",
+    "ReplicationLagSLI",
+    "RepositoryLabels",
+    "SLOEngineConfig",
+    "SLOSpec",
+    "SLOTarget",
+    "SLOTopology",
+    "ScrapeFormat",
+    "ScrapeSourceConfig",
+    "Settings",
+    "TLSConfig",
+    "TrafficLatencySLI",
+    "TrafficSLI",
+    "TrafficSuccessSLI",
+    "default_checkpoint_dir",
+    "default_state_dir",
+    "listen_address",
+    "load_config",
+    "sli_summary",
+]

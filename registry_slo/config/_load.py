@@ -1,0 +1,100 @@
+"""Reading the configuration file: strict YAML, and errors that name the file and the key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from registry_slo.config._settings import ENV_PREFIX, Settings
+from registry_slo.vocabulary import SLI_KINDS
+
+__all__ = ["ConfigError", "load_config"]
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message names the file and the key."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key given twice in one mapping."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _format_location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("basic", "none") and out.endswith("auth"):
+            continue  # the discriminated-union branch name is noise to a user
+        elif part in SLI_KINDS and out.endswith("sli"):
+            continue  # likewise the SLI kind
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"{source}: invalid configuration ({exc.error_count()} error(s))"]
+    for error in exc.errors(include_url=False):
+        key = _format_location(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        lines.append(f"  {source}: {key}: {message}")
+    overridden = sorted(k for k in os.environ if k.startswith(ENV_PREFIX))
+    if overridden:
+        lines.append(f"  (environment overrides in effect: {', '.join(overridden)})")
+    return "\n".join(lines)
+
+
+def load_config(path: str | Path | None) -> Settings:
+    """Load and validate the configuration.
+
+    Args:
+        path: the YAML file, or ``None`` for environment variables and defaults only.
+
+    Returns:
+        The validated settings.
+
+    Raises:
+        ConfigError: naming the file and the key that is wrong.
+    """
+    data: Any = {}
+    source = str(path) if path is not None else "environment"
+    if path is not None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror}") from None
+        try:
+            data = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+            where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or str(exc)
+            raise ConfigError(f"{source}{where}: not valid YAML: {problem}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: the top level must be a mapping of keys")
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(exc, source)) from None

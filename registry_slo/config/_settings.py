@@ -1,0 +1,148 @@
+"""The whole configuration: every section, and the checks that span sections."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from registry_slo.config._alerting import AlertingConfig, check_alerting
+from registry_slo.config._base import Strict
+from registry_slo.config._ingest import IngestConfig
+from registry_slo.config._regions import RegionConfig, ReplicationConfig
+from registry_slo.config._service import (
+    OtelConfig,
+    SLOEngineConfig,
+    default_state_dir,
+    listen_address,
+)
+from registry_slo.config._slos import SLOSpec, SLOTarget, SLOTopology
+
+__all__ = ["ENV_PREFIX", "Defaults", "Settings"]
+
+ENV_PREFIX = "REGISTRY_SLO_"
+
+
+class Defaults(Strict):
+    """Sections merged under every region's own settings."""
+
+    auth: dict[str, Any] | None = None
+    tls: dict[str, Any] | None = None
+    probe: dict[str, Any] | None = None
+
+
+class Settings(BaseSettings):
+    """The exporter's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    listen: str = "127.0.0.1:9731"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    defaults: Defaults = Defaults()
+    regions: tuple[RegionConfig, ...] = ()
+    slos: tuple[SLOSpec, ...] = ()
+    alerting: AlertingConfig = AlertingConfig()
+    replication: ReplicationConfig = ReplicationConfig()
+    ingest: IngestConfig = IngestConfig()
+    otel: OtelConfig = OtelConfig()
+    state_dir: Path | None = Field(
+        default=None,
+        description="where state that must survive a restart is kept (the SLO windows); "
+        "default: see default_state_dir",
+    )
+    slo_engine: SLOEngineConfig = SLOEngineConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment variables override what the file says.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_defaults(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        defaults = data.get("defaults") or {}
+        regions = data.get("regions")
+        if not isinstance(defaults, dict) or not isinstance(regions, list | tuple):
+            return data
+        merged = []
+        for region in regions:
+            if isinstance(region, dict):
+                region = dict(region)
+                for section in ("auth", "tls", "probe"):
+                    base = defaults.get(section)
+                    if isinstance(base, dict):
+                        own = region.get(section)
+                        region[section] = {**base, **own} if isinstance(own, dict) else (
+                            base if own is None else own
+                        )
+            merged.append(region)
+        return {**data, "regions": merged}
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        listen_address(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        seen: set[str] = set()
+        for region in self.regions:
+            if region.name in seen:
+                raise ValueError(f"regions: the name {region.name!r} is used twice")
+            seen.add(region.name)
+        for index, region in enumerate(self.regions):
+            for key in ("replicates_from", "pull_through_cache_of"):
+                other = getattr(region, key)
+                if other is not None and (other not in seen or other == region.name):
+                    raise ValueError(
+                        f"regions[{index}].{key}: {other!r} is not another configured region"
+                    )
+        self.slo_topology().check(self.slos)
+        check_alerting(self.alerting, [r.name for r in self.regions])
+        return self
+
+    def slo_topology(self) -> SLOTopology:
+        """What the SLOs apply to: regions, their probes, mirrors and ingest sources."""
+        return SLOTopology(
+            region_probes={r.name: r.probes for r in self.regions},
+            mirrors=[r.name for r in self.regions if r.replicates_from],
+            log_sources={s.name: s.region for s in self.ingest.logs},
+            event_sources={e.name: e.region for e in self.ingest.notifications.endpoints},
+            probe_intervals={r.name: r.probe.interval for r in self.regions},
+        )
+
+    def slo_targets(self) -> list[SLOTarget]:
+        """Every (SLO, region) the SLOs apply to, in configuration order."""
+        return self.slo_topology().targets(self.slos)
+
+    @property
+    def state_path(self) -> Path:
+        """The state directory in effect (``state_dir`` or :func:`default_state_dir`)."""
+        return self.state_dir or default_state_dir()
+
+    def sources(self) -> list[RegionConfig]:
+        """Regions that some mirror replicates from (where heartbeats are written)."""
+        names = {r.replicates_from for r in self.regions if r.replicates_from}
+        return [r for r in self.regions if r.name in names]
+
+    def region(self, name: str) -> RegionConfig:
+        """Return the region called ``name``."""
+        for region in self.regions:
+            if region.name == name:
+                return region
+        raise KeyError(name)
