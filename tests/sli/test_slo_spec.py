@@ -264,8 +264,8 @@ def test_traffic_slis_default_to_the_regions_log_sources(tmp_path: Path) -> None
     # eu-west only has a notification endpoint: not a default source (it sees no failures).
     assert topology.regions(traffic) == ("us-east",)
     assert topology.sources(traffic, "us-east") == ("east-log", "east-access")
-    assert sli.sli_summary(traffic.sli) == "pull_manifest, pull_blob requests served"
-    assert sli.sli_summary(fast.sli) == "pull_manifest requests ≤ 500ms"
+    assert config.sli_summary(traffic.sli) == "pull_manifest, pull_blob requests served"
+    assert config.sli_summary(fast.sli) == "pull_manifest requests ≤ 500ms"
 
 
 def test_traffic_sli_with_named_sources(tmp_path: Path) -> None:
