@@ -31,7 +31,7 @@ from pydantic import Field, field_validator, model_validator
 from registry_slo._names import label_value
 from registry_slo._units import ByteSize, Duration
 from registry_slo.config._base import Strict
-from registry_slo.config._service import default_state_dir, listen_address
+from registry_slo.config._service import Listen, default_state_dir
 from registry_slo.vocabulary import OPERATIONS
 
 __all__ = [
@@ -185,18 +185,12 @@ class NotificationEndpoint(_Source):
 class NotificationsConfig(Strict):
     """The webhook receiver: its own listener, so the registries never reach /metrics."""
 
-    listen: str = "127.0.0.1:9732"
+    listen: Listen = "127.0.0.1:9732"
     bearer_token_file: Path | None = None
     bearer_token_env: str | None = None
     max_body_bytes: ByteSize = 1 << 20
     dedup_memory: int = Field(default=100_000, ge=1, description="event ids remembered")
     endpoints: tuple[NotificationEndpoint, ...] = ()
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        listen_address(value)
-        return value
 
     @model_validator(mode="after")
     def _check(self) -> NotificationsConfig:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from registry_slo._units import Duration
 from registry_slo.config._base import Strict
 
-__all__ = ["OtelConfig", "SLOEngineConfig", "default_state_dir", "listen_address"]
+__all__ = ["Listen", "OtelConfig", "SLOEngineConfig", "default_state_dir", "listen_address"]
 
 
 class OtelConfig(Strict):
@@ -93,3 +93,12 @@ def listen_address(listen: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ValueError(f"{listen!r} must be host:port")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an empty host means all
+
+
+def _check_listen(value: str) -> str:
+    listen_address(value)
+    return value
+
+
+Listen = Annotated[str, AfterValidator(_check_listen)]
+"""A ``host:port`` to listen on."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from registry_slo.config._alerting import AlertingConfig, check_alerting
@@ -13,10 +13,10 @@ from registry_slo.config._base import Strict
 from registry_slo.config._ingest import IngestConfig
 from registry_slo.config._regions import RegionConfig, ReplicationConfig
 from registry_slo.config._service import (
+    Listen,
     OtelConfig,
     SLOEngineConfig,
     default_state_dir,
-    listen_address,
 )
 from registry_slo.config._slos import SLOSpec, SLOTarget, SLOTopology
 
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    listen: str = "127.0.0.1:9731"
+    listen: Listen = "127.0.0.1:9731"
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     defaults: Defaults = Defaults()
@@ -91,12 +91,6 @@ class Settings(BaseSettings):
                         )
             merged.append(region)
         return {**data, "regions": merged}
-
-    @field_validator("listen")
-    @classmethod
-    def _listen(cls, value: str) -> str:
-        listen_address(value)
-        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
