@@ -17,20 +17,26 @@ so :func:`check` can compare a committed copy with a fresh generation.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
-from registry_slo.config import ReplicationLagSLI, Settings, SLOTarget, TrafficSLI, sli_summary
+from registry_slo._units import human_duration
+from registry_slo.config import (
+    AuthSuccessSLI,
+    ProbeLatencySLI,
+    ProbeSuccessSLI,
+    ReplicationLagSLI,
+    Settings,
+    SLOTarget,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
+    sli_summary,
+)
 from registry_slo.generate import alerts, promtool_tests, rules
 from registry_slo.generate._files import compare_generated, write_generated
-from registry_slo.generate._model import (
-    GenerationError,
-    human_duration,
-    num,
-    period_name,
-)
+from registry_slo.generate._model import GenerationError, num, period_name
 from registry_slo.generate._yaml import HEADER, dump
 from registry_slo.generate.alertmanager import alertmanager_config
-from registry_slo.sli.windows import BURN_RATE_TIERS, single_failure_burn
+from registry_slo.sli.windows import BURN_RATE_TIERS, MINUTE, single_failure_burn
 
 __all__ = ["GenerationError", "check", "generate", "render", "warnings"]
 
@@ -173,6 +179,43 @@ def check(settings: Settings, committed_dir: str | Path) -> list[str]:
     return compare_generated(render(settings), _generated_files(directory), directory)
 
 
+def _single_failure_warning(target: SLOTarget) -> str | None:
+    """The warning when one bad event (a failed probe, a minute of lag) pages."""
+    slo = target.slo
+    sli = slo.sli
+    fast = BURN_RATE_TIERS[0]
+    factor = fast.factor(slo.period_seconds)
+    match sli:
+        case TrafficSuccessSLI() | TrafficLatencySLI():
+            return None  # how many events an hour holds depends on the users
+        case ReplicationLagSLI():
+            # Lag is sampled once per rule evaluation (assumed 1m).
+            burn = single_failure_burn(1 / MINUTE, fast.long_window, slo.objective_ratio)
+            if burn <= factor:
+                return None
+            return (
+                f"SLO {slo.name!r} in {target.region}: lag is sampled once per rule "
+                f"evaluation; with 1m evaluations a single minute behind burns "
+                f"{num(round(burn, 1))}x the budget over 1h, above the {num(factor)}x "
+                "page threshold: one bad minute pages. Lower the objective."
+            )
+        case ProbeSuccessSLI() | ProbeLatencySLI() | AuthSuccessSLI():
+            burn = single_failure_burn(1 / target.probe_interval, fast.long_window,
+                                       slo.objective_ratio)
+            if burn <= factor:
+                return None
+            runs = round(fast.long_window / target.probe_interval)
+            return (
+                f"SLO {slo.name!r} in {target.region}: with a probe every "
+                f"{human_duration(target.probe_interval)} ({runs} runs an hour), one failed "
+                f"probe burns {num(round(burn, 1))}x the budget over 1h, above the "
+                f"{num(factor)}x page threshold: a single failure pages. Lower the "
+                "objective or probe more often."
+            )
+        case _:
+            assert_never(sli)
+
+
 def warnings(settings: Settings) -> list[str]:
     """Configurations that generate valid rules that will not behave as people expect.
 
@@ -185,35 +228,13 @@ def warnings(settings: Settings) -> list[str]:
     for target in settings.slo_targets():
         slo = target.slo
         factor = fast.factor(slo.period_seconds)
-        budget_threshold = factor * (1 - slo.objective_ratio)
-        if budget_threshold >= 1:
+        if factor * (1 - slo.objective_ratio) >= 1:
             out.append(
                 f"SLO {slo.name!r} in {target.region}: at {num(slo.objective)}% even a full "
                 f"outage burns less than {num(factor)}x; it can never page"
             )
             continue
-        if isinstance(slo.sli, TrafficSLI):
-            continue  # how many events an hour holds depends on the users
-        if isinstance(slo.sli, ReplicationLagSLI):
-            # Lag is sampled once per rule evaluation (assumed 1m).
-            burn = single_failure_burn(1 / 60, fast.long_window, slo.objective_ratio)
-            if burn > factor:
-                out.append(
-                    f"SLO {slo.name!r} in {target.region}: lag is sampled once per rule "
-                    f"evaluation; with 1m evaluations a single minute behind burns "
-                    f"{num(round(burn, 1))}x the budget over 1h, above the {num(factor)}x "
-                    "page threshold: one bad minute pages. Lower the objective."
-                )
-            continue
-        burn = single_failure_burn(1 / target.probe_interval, fast.long_window,
-                                   slo.objective_ratio)
-        if burn > factor:
-            runs = round(fast.long_window / target.probe_interval)
-            out.append(
-                f"SLO {slo.name!r} in {target.region}: with a probe every "
-                f"{human_duration(target.probe_interval)} ({runs} runs an hour), one failed "
-                f"probe burns {num(round(burn, 1))}x the budget over 1h, above the "
-                f"{num(factor)}x page threshold: a single failure pages. Lower the "
-                "objective or probe more often."
-            )
+        warning = _single_failure_warning(target)
+        if warning is not None:
+            out.append(warning)
     return out

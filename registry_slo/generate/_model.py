@@ -3,13 +3,11 @@ and number formatting for PromQL."""
 
 from __future__ import annotations
 
-from registry_slo._units import human_duration
+from registry_slo._units import format_duration
 from registry_slo.config import SLOTarget
-from registry_slo.sli.windows import window_name
 
 __all__ = [
     "GenerationError",
-    "human_duration",
     "identity",
     "num",
     "period_name",
@@ -44,7 +42,7 @@ def slo_selector(target: SLOTarget) -> str:
 
 def period_name(target: SLOTarget) -> str:
     """The target's period as a Prometheus duration (``30d``)."""
-    return window_name(target.slo.period_seconds)
+    return format_duration(target.slo.period_seconds)
 
 
 def selector(**labels: str | tuple[str, ...]) -> str:

@@ -1,6 +1,6 @@
 """Prometheus recording rules for the SLOs, with Sloth's names and labels.
 
-For every SLO and region (a :class:`~registry_slo.generate._model.SLOTarget`):
+For every SLO and region (a :class:`~registry_slo.config.SLOTarget`):
 
 - ``slo:sli_error:ratio_rate<W>`` for W in 5m, 30m, 1h, 2h, 6h, 1d, 3d and the period
   (label ``sloth_window``);
@@ -25,10 +25,9 @@ recording in both modes, which counts the same samples without a 43 200-step sub
 from __future__ import annotations
 
 import math
-from typing import Any, Literal
+from typing import Any, Literal, assert_never
 
-from prometheus_client.utils import floatToGoString
-
+from registry_slo._units import format_duration, human_duration
 from registry_slo.config import (
     AuthSuccessSLI,
     ProbeLatencySLI,
@@ -36,33 +35,19 @@ from registry_slo.config import (
     ReplicationLagSLI,
     SLOTarget,
     TrafficLatencySLI,
-    TrafficSLI,
     TrafficSuccessSLI,
 )
-from registry_slo.generate._model import (
-    GenerationError,
-    human_duration,
-    identity,
-    num,
-    period_name,
-    selector,
-    slo_selector,
+from registry_slo.generate._model import identity, num, period_name, slo_selector
+from registry_slo.generate.indicators import (
+    EventRatio,
+    Indicator,
+    LagThreshold,
+    indicator,
+    sli_threshold,
 )
-from registry_slo.sli.windows import ALERT_WINDOWS, error_budget, slo_windows, window_name
-from registry_slo.vocabulary import (
-    DURATION_BUCKETS,
-    PROBE_DURATION,
-    PROBE_FAILURES,
-    PROBE_REQUESTS,
-    REGISTRY_DURATION,
-    REGISTRY_FAILURES,
-    REGISTRY_REQUESTS,
-    REPLICATION_LAG,
-)
+from registry_slo.sli.windows import ALERT_WINDOWS, error_budget, slo_windows
 
-__all__ = [
-    "RuleMode", "error_ratio_expr", "latency_bucket", "recording_rules", "traffic_labels",
-]
+__all__ = ["RuleMode", "error_ratio_expr", "info_labels", "recording_rules"]
 
 RuleMode = Literal["full", "performance"]
 """See the module docstring."""
@@ -73,50 +58,39 @@ _LONGEST_SUBQUERY = 86400
 a 30d subquery would evaluate 43 200 steps at every rule evaluation."""
 
 
-def latency_bucket(target: SLOTarget) -> str:
-    """The ``le`` label value of the histogram bucket at a latency SLO's threshold.
-
-    Raises:
-        GenerationError: naming the SLO when the threshold is not a bucket boundary.
-    """
-    sli = target.slo.sli
-    assert isinstance(sli, ProbeLatencySLI | TrafficLatencySLI)
-    histogram = (
-        "registry_slo_probe_duration_seconds" if isinstance(sli, ProbeLatencySLI)
-        else "registry_slo_registry_request_duration_seconds"
-    )
-    for bound in DURATION_BUCKETS:
-        if math.isclose(bound, sli.threshold, rel_tol=1e-9):
-            # The exporter's own spelling of the ``le`` label (``2.0``, ``0.25``).
-            return str(floatToGoString(bound))  # type: ignore[no-untyped-call]
-    choices = ", ".join(human_duration(b) for b in DURATION_BUCKETS)
-    raise GenerationError(
-        f"SLO {target.slo.name!r}: latency threshold {human_duration(sli.threshold)} is not "
-        f"a bucket boundary of {histogram}, so Prometheus cannot count what is under "
-        f"it; use one of {choices}"
-    )
-
-
-def traffic_labels(target: SLOTarget) -> dict[str, str | tuple[str, ...]]:
-    """The labels that select a traffic SLI's requests: region, sources, operations."""
-    sli = target.slo.sli
-    assert isinstance(sli, TrafficSLI)
-    return {"region": target.region, "source": target.sources, "operation": sli.operations}
+def _ratio_expr(found: Indicator, window: int) -> str:
+    w = format_duration(window)
+    match found:
+        case EventRatio(counted, total, le=None):
+            failures = f"sum(rate({counted}[{w}]))"
+            requests = f"sum(rate({total}[{w}]))"
+            return f"(\n  {failures}\n  or\n  0 * {requests}\n)\n/\n({requests} > 0)\n"
+        case EventRatio(counted, total):
+            fast = f"sum(rate({counted}[{w}]))"
+            runs = f"sum(rate({total}[{w}]))"
+            return f"1 - (\n  {fast}\n  /\n  ({runs} > 0)\n)\n"
+        case LagThreshold(lag, threshold):
+            return (
+                "avg_over_time(\n"
+                f"  (max(1 - ({lag} <= bool {num(threshold)})))[{w}:]\n"
+                ")\n"
+            )
+        case _:
+            assert_never(found)
 
 
 def error_ratio_expr(target: SLOTarget, window: int) -> str:
-    """PromQL for the SLI's error ratio over ``window`` seconds, from the exporter's series.
+    """PromQL for the SLI's error ratio over ``window`` seconds, from the exporter's series
+    (:func:`~registry_slo.generate.indicators.indicator` says which).
 
-    - probe success (and auth success): failed runs / runs. A region with no failure
-      yet has no ``registry_slo_probe_failures_total`` series, hence the ``or 0 * …``;
-      a window without runs gives no sample rather than ``NaN``.
-    - probe latency: 1 - (runs under the threshold / runs), from the histogram bucket.
+    - success SLIs (probe, auth, traffic): bad events / events. A region with no
+      failure yet has no failure series, hence the ``or 0 * …``; a window without
+      events gives no sample rather than ``NaN``.
+    - latency SLIs (probe, traffic): 1 - (events under the threshold / timed events),
+      from the histogram bucket.
     - replication lag: the fraction of time the lag of any source is above the
       threshold or unknown (``NaN`` before the first heartbeat), sampled at the rule
       evaluation interval.
-    - traffic success: requests that failed for one of the SLI's reasons / requests, as
-      the target's ingest sources read them; no sample in a window without traffic.
-    - traffic latency: 1 - (requests under the threshold / timed requests).
 
     Args:
         target: the SLO and region.
@@ -124,51 +98,35 @@ def error_ratio_expr(target: SLOTarget, window: int) -> str:
 
     Returns:
         A multi-line PromQL expression.
+
+    Raises:
+        GenerationError: when a latency threshold is not a histogram bucket boundary.
     """
-    sli = target.slo.sli
-    w = window_name(window)
-    if isinstance(sli, ProbeSuccessSLI | AuthSuccessSLI):
-        sel = selector(region=target.region, probe=sli.probe_name)
-        failures = f"sum(rate({PROBE_FAILURES.total}{sel}[{w}]))"
-        requests = f"sum(rate({PROBE_REQUESTS.total}{sel}[{w}]))"
-        return f"(\n  {failures}\n  or\n  0 * {requests}\n)\n/\n({requests} > 0)\n"
-    if isinstance(sli, ProbeLatencySLI):
-        bucket_sel = selector(
-            region=target.region, probe=sli.probe, le=latency_bucket(target)
-        )
-        sel = selector(region=target.region, probe=sli.probe)
-        fast = f"sum(rate({PROBE_DURATION.bucket}{bucket_sel}[{w}]))"
-        runs = f"sum(rate({PROBE_DURATION.count}{sel}[{w}]))"
-        return f"1 - (\n  {fast}\n  /\n  ({runs} > 0)\n)\n"
-    if isinstance(sli, TrafficSuccessSLI):
-        labels = traffic_labels(target)
-        bad_sel = selector(**labels, reason=tuple(str(r) for r in sli.errors))
-        failures = f"sum(rate({REGISTRY_FAILURES.total}{bad_sel}[{w}]))"
-        requests = f"sum(rate({REGISTRY_REQUESTS.total}{selector(**labels)}[{w}]))"
-        return f"(\n  {failures}\n  or\n  0 * {requests}\n)\n/\n({requests} > 0)\n"
-    if isinstance(sli, TrafficLatencySLI):
-        labels = traffic_labels(target)
-        bucket_sel = selector(**labels, le=latency_bucket(target))
-        fast = f"sum(rate({REGISTRY_DURATION.bucket}{bucket_sel}[{w}]))"
-        timed = f"sum(rate({REGISTRY_DURATION.count}{selector(**labels)}[{w}]))"
-        return f"1 - (\n  {fast}\n  /\n  ({timed} > 0)\n)\n"
-    assert isinstance(sli, ReplicationLagSLI)
-    lag = f"{REPLICATION_LAG.name}{selector(region=target.region)}"
-    return (
-        "avg_over_time(\n"
-        f"  (max(1 - ({lag} <= bool {num(sli.threshold)})))[{w}:]\n"
-        ")\n"
-    )
+    return _ratio_expr(indicator(target), window)
 
 
 def _from_short_window(target: SLOTarget, window: int) -> str:
-    short = f"slo:sli_error:ratio_rate{window_name(_SHORTEST)}{slo_selector(target)}"
-    w = window_name(window)
+    short = f"slo:sli_error:ratio_rate{format_duration(_SHORTEST)}{slo_selector(target)}"
+    w = format_duration(window)
     return (
         f"sum_over_time({short}[{w}])\n"
         "/ ignoring (sloth_window)\n"
         f"count_over_time({short}[{w}])\n"
     )
+
+
+def _longest_raw_window(found: Indicator, mode: RuleMode) -> float:
+    """The longest window computed from the exporter's series; longer windows average
+    the 5m recording."""
+    if mode == "performance":
+        return _SHORTEST
+    match found:
+        case EventRatio():
+            return math.inf
+        case LagThreshold():
+            return _LONGEST_SUBQUERY  # its expression is a subquery
+        case _:
+            assert_never(found)
 
 
 def recording_rules(target: SLOTarget, mode: RuleMode) -> list[dict[str, Any]]:
@@ -189,19 +147,17 @@ def recording_rules(target: SLOTarget, mode: RuleMode) -> list[dict[str, Any]]:
         raise ValueError(f"unknown rule mode {mode!r}")
     slo = target.slo
     labels = identity(target)
+    found = indicator(target)
+    longest_raw = _longest_raw_window(found, mode)
     rules: list[dict[str, Any]] = []
     for window in slo_windows(slo.period_seconds):
-        use_raw = window == _SHORTEST or (
-            mode == "full"
-            and not (isinstance(slo.sli, ReplicationLagSLI) and window > _LONGEST_SUBQUERY)
-        )
-        expr = error_ratio_expr(target, window) if use_raw else _from_short_window(
+        expr = _ratio_expr(found, window) if window <= longest_raw else _from_short_window(
             target, window
         )
         rules.append({
-            "record": f"slo:sli_error:ratio_rate{window_name(window)}",
+            "record": f"slo:sli_error:ratio_rate{format_duration(window)}",
             "expr": expr,
-            "labels": {**labels, "sloth_window": window_name(window)},
+            "labels": {**labels, "sloth_window": format_duration(window)},
         })
     sel = slo_selector(target)
     budget = f"slo:error_budget:ratio{sel}"
@@ -223,7 +179,7 @@ def recording_rules(target: SLOTarget, mode: RuleMode) -> list[dict[str, Any]]:
         },
         {
             "record": "slo:current_burn_rate:ratio",
-            "expr": f"slo:sli_error:ratio_rate{window_name(_SHORTEST)}{sel}\n"
+            "expr": f"slo:sli_error:ratio_rate{format_duration(_SHORTEST)}{sel}\n"
             f"/ ignoring (sloth_window)\n{budget}\n",
             "labels": labels,
         },
@@ -243,26 +199,44 @@ def recording_rules(target: SLOTarget, mode: RuleMode) -> list[dict[str, Any]]:
     return rules
 
 
+def _traffic_info(target: SLOTarget, operations: tuple[str, ...]) -> dict[str, str]:
+    return {"sli_operations": ",".join(operations), "sli_sources": ",".join(target.sources)}
+
+
+def _sli_labels(target: SLOTarget) -> dict[str, str]:
+    """The ``slo:info`` labels that say what the SLI counts: its probe, or its
+    operations, sources and failure reasons; its threshold."""
+    sli = target.slo.sli
+    labels: dict[str, str]
+    match sli:
+        case ProbeSuccessSLI() | ProbeLatencySLI() | AuthSuccessSLI():
+            labels = {"sli_probe": sli.probe_name}
+        case TrafficSuccessSLI():
+            labels = {**_traffic_info(target, sli.operations),
+                      "sli_errors": ",".join(str(r) for r in sli.errors)}
+        case TrafficLatencySLI():
+            labels = _traffic_info(target, sli.operations)
+        case ReplicationLagSLI():
+            labels = {}
+        case _:
+            assert_never(sli)
+    threshold = sli_threshold(sli)
+    if threshold is not None:
+        labels["sli_threshold"] = human_duration(threshold)
+    return labels
+
+
 def info_labels(target: SLOTarget, mode: RuleMode) -> dict[str, str]:
     """The labels of ``slo:info``: identity plus everything that may change."""
     slo = target.slo
-    sli = slo.sli
     labels = {
         **identity(target),
         "sloth_mode": mode,
         "sloth_objective": num(slo.objective),
         "period": period_name(target),
-        "sli_kind": sli.kind,
+        "sli_kind": slo.sli.kind,
+        **_sli_labels(target),
     }
-    if sli.probe_name is not None:
-        labels["sli_probe"] = sli.probe_name
-    if isinstance(sli, TrafficSLI):
-        labels["sli_operations"] = ",".join(sli.operations)
-        labels["sli_sources"] = ",".join(target.sources)
-    if isinstance(sli, TrafficSuccessSLI):
-        labels["sli_errors"] = ",".join(str(r) for r in sli.errors)
-    if isinstance(sli, ProbeLatencySLI | ReplicationLagSLI | TrafficLatencySLI):
-        labels["sli_threshold"] = human_duration(sli.threshold)
     if slo.description:
         labels["description"] = slo.description
     return {**labels, **dict(sorted(slo.labels.items()))}

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from registry_slo.oci import Reason
 from registry_slo.vocabulary import (
     OPERATIONS,
     PROBE_DURATION,
@@ -34,6 +33,7 @@ from registry_slo.vocabulary import (
     REGISTRY_FAILURES,
     REGISTRY_REQUESTS,
     REPLICATION_LAG,
+    Reason,
 )
 
 __all__ = [

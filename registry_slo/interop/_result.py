@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from registry_slo.config import RESERVED_LABELS, SLOSpec
 
-__all__ = ["ImportResult", "clean_labels", "percent_from_ratio", "slo_name"]
+__all__ = ["ImportResult", "clean_labels", "dns_label", "percent_from_ratio", "slo_name"]
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62})$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -83,9 +83,16 @@ def _merge(existing: dict[str, Any], slo: dict[str, Any]) -> bool:
     return True
 
 
+def dns_label(*parts: str) -> str:
+    """``parts`` joined by ``-`` as a DNS label: lowercase letters, digits and ``-``, at
+    most 63 characters (the rule for SLO names and for OpenSLO's ``metadata.name``)."""
+    label = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
+    return label[:63].rstrip("-")
+
+
 def slo_name(name: str, notes: list[str]) -> str:
     """An SLO name the exporter accepts (lowercase letters, digits, ``-``)."""
-    cleaned = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")[:63].strip("-")
+    cleaned = dns_label(name)
     if not _NAME.match(cleaned):
         cleaned = "imported-slo"
     if cleaned != name:

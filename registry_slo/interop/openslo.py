@@ -19,7 +19,7 @@ region, an ``SLO`` with its indicator inline, reading the exporter's Prometheus 
   ``total`` = its count, selected as for traffic success.
 
 The queries select the same series, with the same matchers, as the generated recording
-rules (:func:`registry_slo.generate.rules.error_ratio_expr`).
+rules: both render :func:`registry_slo.generate.indicators.indicator`.
 
 Every ``SLO`` has ``budgetingMethod: Occurrences``, a rolling ``timeWindow`` of the
 period, and the annotations ``registry-slo/slo`` and ``registry-slo/region`` so that
@@ -37,18 +37,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, assert_never
 
-from registry_slo.config import (
-    ProbeLatencySLI,
-    ReplicationLagSLI,
-    Settings,
-    SLOTarget,
-    TrafficLatencySLI,
-    TrafficSuccessSLI,
-)
-from registry_slo.generate._model import num, selector
-from registry_slo.generate.rules import latency_bucket, traffic_labels
+from registry_slo._units import format_duration
+from registry_slo.config import Settings, SLOSpec, SLOTarget
+from registry_slo.generate._model import num
+from registry_slo.generate.indicators import EventRatio, Indicator, LagThreshold, indicator
 from registry_slo.interop._queries import (
     MappingError,
     SLIMatch,
@@ -59,19 +53,11 @@ from registry_slo.interop._queries import (
 from registry_slo.interop._result import (
     ImportResult,
     clean_labels,
+    dns_label,
     percent_from_ratio,
     slo_name,
 )
-from registry_slo.sli.windows import DAY, window_name
-from registry_slo.vocabulary import (
-    PROBE_DURATION,
-    PROBE_FAILURES,
-    PROBE_REQUESTS,
-    REGISTRY_DURATION,
-    REGISTRY_FAILURES,
-    REGISTRY_REQUESTS,
-    REPLICATION_LAG,
-)
+from registry_slo.vocabulary import ALERT_WINDOWS, DAY
 
 __all__ = ["API_VERSION", "export_openslo", "import_openslo"]
 
@@ -82,54 +68,37 @@ _DURATION = re.compile(r"^([0-9]+)([mhdwMQY])$")
 _UNIT_DAYS = {"d": 1, "w": 7, "M": 30, "Q": 90, "Y": 365}  # OpenSLO's own lengths
 
 
-def _dns_name(*parts: str) -> str:
-    name = re.sub(r"[^a-z0-9-]+", "-", "-".join(parts).lower()).strip("-")
-    return name[:63].rstrip("-")
-
-
 def _metric(query: str) -> dict[str, Any]:
     return {"metricSource": {"type": "Prometheus", "spec": {"query": query}}}
 
 
-def _indicator(target: SLOTarget) -> dict[str, Any]:
-    sli = target.slo.sli
-    region = target.region
-    if isinstance(sli, ReplicationLagSLI):
-        spec: dict[str, Any] = {
-            "thresholdMetric": _metric(f"max({REPLICATION_LAG.name}{selector(region=region)})")
-        }
-    elif isinstance(sli, ProbeLatencySLI):
-        sel = selector(region=region, probe=sli.probe)
-        fast = selector(region=region, probe=sli.probe, le=latency_bucket(target))
-        spec = {"ratioMetric": {
-            "counter": True,
-            "good": _metric(f"sum({PROBE_DURATION.bucket}{fast})"),
-            "total": _metric(f"sum({PROBE_DURATION.count}{sel})"),
-        }}
-    elif isinstance(sli, TrafficLatencySLI):
-        labels = traffic_labels(target)
-        fast = selector(**labels, le=latency_bucket(target))
-        spec = {"ratioMetric": {
-            "counter": True,
-            "good": _metric(f"sum({REGISTRY_DURATION.bucket}{fast})"),
-            "total": _metric(f"sum({REGISTRY_DURATION.count}{selector(**labels)})"),
-        }}
-    elif isinstance(sli, TrafficSuccessSLI):
-        labels = traffic_labels(target)
-        bad = selector(**labels, reason=tuple(str(r) for r in sli.errors))
-        spec = {"ratioMetric": {
-            "counter": True,
-            "bad": _metric(f"sum({REGISTRY_FAILURES.total}{bad})"),
-            "total": _metric(f"sum({REGISTRY_REQUESTS.total}{selector(**labels)})"),
-        }}
-    else:
-        sel = selector(region=region, probe=sli.probe_name)
-        spec = {"ratioMetric": {
-            "counter": True,
-            "bad": _metric(f"sum({PROBE_FAILURES.total}{sel})"),
-            "total": _metric(f"sum({PROBE_REQUESTS.total}{sel})"),
-        }}
-    return {"metadata": {"name": _dns_name(target.slo.name, region, "sli")}, "spec": spec}
+def _indicator(target: SLOTarget, found: Indicator) -> dict[str, Any]:
+    match found:
+        case EventRatio(counted, total):
+            spec: dict[str, Any] = {"ratioMetric": {
+                "counter": True,
+                "good" if found.good else "bad": _metric(f"sum({counted})"),
+                "total": _metric(f"sum({total})"),
+            }}
+        case LagThreshold(lag):
+            spec = {"thresholdMetric": _metric(f"max({lag})")}
+        case _:
+            assert_never(found)
+    return {"metadata": {"name": dns_label(target.slo.name, target.region, "sli")},
+            "spec": spec}
+
+
+def _objective(slo: SLOSpec, found: Indicator) -> dict[str, Any]:
+    objective: dict[str, Any] = {"displayName": f"{num(slo.objective)}%",
+                                 "target": slo.objective_ratio}
+    match found:
+        case LagThreshold(threshold=threshold):
+            # A threshold metric's objective says which values are good.
+            return {**objective, "op": "lte", "value": threshold}
+        case EventRatio():
+            return objective
+        case other:
+            assert_never(other)
 
 
 def export_openslo(settings: Settings) -> list[dict[str, Any]]:
@@ -147,19 +116,16 @@ def export_openslo(settings: Settings) -> list[dict[str, Any]]:
         documents.append({
             "apiVersion": API_VERSION,
             "kind": "Service",
-            "metadata": {"name": _dns_name(region),
+            "metadata": {"name": dns_label(region),
                          "annotations": {ANNOTATION_REGION: region}},
             "spec": {"description": f"The OCI registry in region {region}, as measured "
                                     "by registry-slo"},
         })
     for target in targets:
         slo = target.slo
-        objective: dict[str, Any] = {"displayName": f"{num(slo.objective)}%",
-                                     "target": slo.objective_ratio}
-        if isinstance(slo.sli, ReplicationLagSLI):
-            objective = {**objective, "op": "lte", "value": slo.sli.threshold}
+        found = indicator(target)
         metadata: dict[str, Any] = {
-            "name": _dns_name(slo.name, target.region),
+            "name": dns_label(slo.name, target.region),
             "displayName": f"{slo.name} ({target.region})",
             "annotations": {ANNOTATION_SLO: slo.name, ANNOTATION_REGION: target.region},
         }
@@ -169,11 +135,11 @@ def export_openslo(settings: Settings) -> list[dict[str, Any]]:
         if slo.description:
             spec["description"] = slo.description
         spec.update({
-            "service": _dns_name(target.region),
-            "indicator": _indicator(target),
-            "timeWindow": [{"duration": window_name(slo.period_seconds), "isRolling": True}],
+            "service": dns_label(target.region),
+            "indicator": _indicator(target, found),
+            "timeWindow": [{"duration": format_duration(slo.period_seconds), "isRolling": True}],
             "budgetingMethod": "Occurrences",
-            "objectives": [objective],
+            "objectives": [_objective(slo, found)],
         })
         documents.append({"apiVersion": API_VERSION, "kind": "SLO", "metadata": metadata,
                           "spec": spec})
@@ -233,8 +199,9 @@ def _period(spec: Mapping[str, Any], notes: list[str]) -> str | None:
         notes.append(f"timeWindow {duration!r}: not whole days; the default period 30d is used")
         return None
     days = int(found.group(1)) * _UNIT_DAYS[found.group(2)]
-    if days * DAY < 3 * DAY:
-        notes.append(f"timeWindow {duration!r}: shorter than 3d, the longest alert window; "
+    if days * DAY < ALERT_WINDOWS[-1]:
+        notes.append(f"timeWindow {duration!r}: shorter than "
+                     f"{format_duration(ALERT_WINDOWS[-1])}, the longest alert window; "
                      "the default period 30d is used")
         return None
     if not window.get("isRolling", False):

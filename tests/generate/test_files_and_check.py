@@ -12,8 +12,8 @@ import registry_slo.generate as generate_module
 from registry_slo.cli import main
 from registry_slo.config import Settings
 from registry_slo.generate import GenerationError, check, generate, render
+from registry_slo.generate.indicators import latency_bucket
 from registry_slo.generate.promtool_tests import encode_values
-from registry_slo.generate.rules import latency_bucket
 from registry_slo.observation import Observation
 from registry_slo.oci import Reason
 from registry_slo.telemetry.metrics import ExporterMetrics

@@ -11,7 +11,8 @@ import yaml
 from registry_slo.config import Settings, SLOTarget
 from registry_slo.generate import GenerationError, render
 from registry_slo.generate._model import num
-from registry_slo.generate.rules import error_ratio_expr, latency_bucket, recording_rules
+from registry_slo.generate.indicators import latency_bucket
+from registry_slo.generate.rules import error_ratio_expr, recording_rules
 from registry_slo.sli.windows import DAY, HOUR, MINUTE
 from registry_slo.vocabulary import DURATION_BUCKETS
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from registry_slo.config import ProbeLatencySLI, ReplicationLagSLI, Settings
-from registry_slo.generate._model import human_duration, num
+from registry_slo._units import format_duration
+from registry_slo.config import Settings
+from registry_slo.generate._model import num
 from registry_slo.generate.alerts import NOT_RUNNING_INTERVALS
-from registry_slo.sli.windows import BURN_RATE_TIERS, error_budget, window_name
+from registry_slo.generate.indicators import sli_threshold
+from registry_slo.sli.windows import BURN_RATE_TIERS, error_budget
 
 __all__ = ["DashboardContext", "SLOView"]
 
@@ -48,14 +50,6 @@ class SLOView:
         """``99.9%``."""
         return f"{num(round(self.objective * 100, 10))}%"
 
-    @property
-    def summary(self) -> str:
-        """``pull-availability (99.9% over 30d)``, with the SLI's threshold if any."""
-        what = f"{self.name} ({self.objective_text} over {self.period}"
-        if self.threshold is not None:
-            what += f", threshold {human_duration(self.threshold)}"
-        return what + ")"
-
 
 @dataclass(frozen=True)
 class DashboardContext:
@@ -86,18 +80,15 @@ class DashboardContext:
             specs[target.slo.name] = target.slo
         views = []
         for name, spec in specs.items():
-            sli = spec.sli
-            threshold = sli.threshold if isinstance(sli, ProbeLatencySLI | ReplicationLagSLI) \
-                else None
             views.append(SLOView(
                 name=name,
                 description=spec.description,
-                kind=sli.kind,
-                probe=sli.probe_name,
+                kind=spec.sli.kind,
+                probe=spec.sli.probe_name,
                 objective=spec.objective_ratio,
-                period=window_name(spec.period_seconds),
+                period=format_duration(spec.period_seconds),
                 regions=tuple(regions_of[name]),
-                threshold=threshold,
+                threshold=sli_threshold(spec.sli),
                 factors=tuple(t.factor(spec.period_seconds) for t in BURN_RATE_TIERS),
             ))
         intervals = [r.probe.interval for r in settings.regions] or [30.0]

@@ -1,0 +1,312 @@
+"""The registry alerts of one region, as a table of :class:`AlertRule`: probes that do
+not run, replication lag, integrity and credential failures (from the probes), and
+storage, authentication spikes, certificates and moved tags (from what the registry
+emits)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from registry_slo._units import format_duration, human_duration
+from registry_slo.config import AlertingConfig, RegionConfig, Settings
+from registry_slo.generate._model import num, selector
+from registry_slo.generate.alerts._rule import AlertRule, render_alert
+from registry_slo.vocabulary import (
+    CERTIFICATE_EXPIRY,
+    PROBE_FAILURES,
+    PROBE_LAST_RUN,
+    PROBE_SKIPPED,
+    PROBES_CONFIGURED,
+    REGISTRY_FAILURES,
+    REGISTRY_REQUESTS,
+    REPLICATION_LAG,
+    STORAGE_CAPACITY,
+    STORAGE_USED,
+    TAG_OVERWRITES,
+    Reason,
+)
+
+__all__ = [
+    "AUTH_REJECTED_ALERT",
+    "AUTH_SPIKE_ALERT",
+    "AUTH_SPIKE_FOR",
+    "AUTH_SPIKE_MIN_RATE",
+    "AUTH_SPIKE_WINDOW",
+    "BLOB_INTEGRITY_ALERT",
+    "CERTIFICATE_ALERT",
+    "COUNTER_WINDOW",
+    "NEVER_RAN_ALERT",
+    "NOT_RUNNING_ALERT",
+    "NOT_RUNNING_INTERVALS",
+    "REPLICATION_LAG_ALERT",
+    "REPLICATION_LAG_FOR",
+    "SKIPPED_ALERT",
+    "SKIPPED_INTERVALS",
+    "SKIPPED_THRESHOLD",
+    "STORAGE_ALERT",
+    "STORAGE_FOR",
+    "TAG_OVERWRITE_ALERT",
+    "region_alert_rules",
+    "region_alerts",
+    "registry_alerts",
+]
+
+NOT_RUNNING_ALERT = "RegistryProbeNotRunning"
+NEVER_RAN_ALERT = "RegistryProbeNeverRan"
+SKIPPED_ALERT = "RegistryProbeRunsSkipped"
+REPLICATION_LAG_ALERT = "RegistryReplicationLagHigh"
+BLOB_INTEGRITY_ALERT = "RegistryBlobIntegrityError"
+AUTH_REJECTED_ALERT = "RegistryProbeAuthRejected"
+STORAGE_ALERT = "RegistryStorageHigh"
+AUTH_SPIKE_ALERT = "RegistryAuthFailureSpike"
+CERTIFICATE_ALERT = "RegistryCertificateExpiring"
+TAG_OVERWRITE_ALERT = "RegistryProtectedTagOverwritten"
+
+NOT_RUNNING_INTERVALS = 3
+"""A probe whose last run is older than this many intervals is not running."""
+SKIPPED_INTERVALS = 10
+SKIPPED_THRESHOLD = 2
+"""``RegistryProbeRunsSkipped``: more than this many skipped runs in SKIPPED_INTERVALS."""
+COUNTER_WINDOW = 900
+"""How long an integrity or credential failure keeps its alert firing (seconds)."""
+REPLICATION_LAG_FOR = 600
+STORAGE_FOR = 1800
+AUTH_SPIKE_WINDOW = 600
+AUTH_SPIKE_MIN_RATE = 0.1
+"""Requests per second below which a region's auth failure ratio is not judged."""
+AUTH_SPIKE_FOR = 600
+
+_PROBE = "{{ $labels.probe }}"
+
+
+def _counter_rose(counter: str, window: int, by: str) -> str:
+    """Series of a counter that rose within ``window``, including series born within it
+    (the exporter creates a failure series at its first failure, which ``increase``
+    alone cannot see)."""
+    w = format_duration(window)
+    return (
+        f"sum by ({by}) (increase({counter}[{w}])) > 0\n"
+        "or\n"
+        f"sum by ({by}) ({counter} unless {counter} offset {w})\n"
+    )
+
+
+def _probe_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertRule]:
+    """Alerts on the prober itself and on what its probes found."""
+    name = region.name
+    interval = region.probe.interval
+    stale = NOT_RUNNING_INTERVALS * interval
+    skipped_window = SKIPPED_INTERVALS * interval
+    sel = selector(region=name)
+    last_run = f"{PROBE_LAST_RUN.name}{sel}"
+    window = format_duration(COUNTER_WINDOW)
+    integrity = PROBE_FAILURES.total + selector(region=name, reason=Reason.DIGEST_MISMATCH)
+    rejected = PROBE_FAILURES.total + selector(region=name, reason=(Reason.AUTH, Reason.DENIED))
+    rules = [
+        AlertRule(
+            name=NOT_RUNNING_ALERT,
+            expr=f"time() - max by (region, probe) ({last_run}) > {num(stale)}",
+            severity="ticket",
+            summary=f"probe {_PROBE} in {name} is not running",
+            description=(
+                f"The {_PROBE} probe of {name} has not recorded a run for more than "
+                f"{NOT_RUNNING_INTERVALS} intervals ({human_duration(stale)}): its SLIs "
+                "go stale and their alerts cannot fire. Check the exporter's logs and "
+                "registry_slo_internal_errors_total."
+            ),
+            runbook="registry-probe-not-running",
+            about=name,
+        ),
+        AlertRule(
+            name=NEVER_RAN_ALERT,
+            expr=f"max by (region, probe) ({PROBES_CONFIGURED.name}{sel})\n"
+            f"unless on (region, probe)\n{last_run}\n",
+            severity="ticket",
+            summary=f"probe {_PROBE} in {name} has never run",
+            description=(
+                f"The {_PROBE} probe of {name} is configured but has not finished a "
+                f"single run in {human_duration(stale)}: its SLIs have no data. Check "
+                "the exporter's logs and registry_slo_internal_errors_total."
+            ),
+            runbook="registry-probe-never-ran",
+            about=name,
+            for_seconds=stale,
+        ),
+        AlertRule(
+            name=SKIPPED_ALERT,
+            expr=f"sum by (region, probe) (increase({PROBE_SKIPPED.total}{sel}"
+            f"[{format_duration(skipped_window)}])) > {SKIPPED_THRESHOLD}",
+            severity="ticket",
+            summary=f"probe {_PROBE} in {name} skips runs",
+            description=(
+                f"More than {SKIPPED_THRESHOLD} scheduled runs of the {_PROBE} probe of "
+                f"{name} were skipped in the last {human_duration(skipped_window)}: runs "
+                "take longer than the interval, or the exporter is starved. Its SLIs see "
+                "fewer events."
+            ),
+            runbook="registry-probe-runs-skipped",
+            about=name,
+        ),
+    ]
+    if region.replicates_from:
+        lag = f"{REPLICATION_LAG.name}{sel}"
+        rules.append(AlertRule(
+            name=REPLICATION_LAG_ALERT,
+            expr=f"max by (region, source_region) (\n  {lag}\n  unless\n"
+            f"  {lag} <= {num(alerting.replication_lag_threshold)}\n)\n",
+            severity="ticket",
+            summary=f"{name} lags behind {{{{ $labels.source_region }}}}",
+            description=(
+                f"Replication from {{{{ $labels.source_region }}}} to {name} has been more "
+                f"than {human_duration(alerting.replication_lag_threshold)} behind (or not "
+                f"visible at all) for {format_duration(REPLICATION_LAG_FOR)}."
+            ),
+            runbook="registry-replication-lag-high",
+            about=name,
+            for_seconds=REPLICATION_LAG_FOR,
+        ))
+    rules += [
+        AlertRule(
+            name=BLOB_INTEGRITY_ALERT,
+            expr=_counter_rose(integrity, COUNTER_WINDOW, "region, probe"),
+            severity="page",
+            summary=f"{name} served content that does not match its digest",
+            description=(
+                f"The {_PROBE} probe of {name} received a blob or manifest whose digest "
+                f"did not match in the last {window}: storage corruption or a misbehaving "
+                "proxy. Any occurrence pages."
+            ),
+            runbook="registry-blob-integrity-error",
+            about=name,
+        ),
+        AlertRule(
+            name=AUTH_REJECTED_ALERT,
+            expr=_counter_rose(rejected, COUNTER_WINDOW, "region, probe"),
+            severity="ticket",
+            summary=f"{name} rejects the prober's credentials",
+            description=(
+                f"The {_PROBE} probe of {name} was refused (401/403) in the last {window}: "
+                "expired or revoked credentials, a broken token service, or changed "
+                "permissions."
+            ),
+            runbook="registry-probe-auth-rejected",
+            about=name,
+        ),
+    ]
+    return rules
+
+
+def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertRule]:
+    """Alerts on what the registry emits (ingest) and on its certificate."""
+    name = region.name
+    sel = selector(region=name)
+    window = format_duration(AUTH_SPIKE_WINDOW)
+    auth_failures = REGISTRY_FAILURES.total + selector(region=name, reason=Reason.AUTH)
+    requests = REGISTRY_REQUESTS.total + sel
+    storage_percent = num(100 * alerting.storage_threshold)
+    rules = [
+        AlertRule(
+            name=STORAGE_ALERT,
+            expr=f"max by (region, source) (\n  {STORAGE_USED.name}{sel}\n  /\n"
+            f"  {STORAGE_CAPACITY.name}{sel} > 0\n) > {num(alerting.storage_threshold)}\n",
+            severity="ticket",
+            summary=f"{name} storage above {storage_percent}%",
+            description=(
+                f"The registry of {name} reports more than {storage_percent}% of its "
+                "capacity in use (source {{ $labels.source }}): plan garbage collection, "
+                "retention or more storage before pushes fail (F3)."
+            ),
+            runbook="registry-storage-high",
+            about=name,
+            for_seconds=STORAGE_FOR,
+        ),
+        AlertRule(
+            name=AUTH_SPIKE_ALERT,
+            expr=(
+                f"sum by (region) (rate({auth_failures}[{window}]))"
+                f"\n/\nsum by (region) (rate({requests}[{window}])) > "
+                f"{num(alerting.auth_failure_ratio)}"
+                f"\nand\nsum by (region) (rate({requests}[{window}])) > "
+                f"{num(AUTH_SPIKE_MIN_RATE)}\n"
+            ),
+            severity="ticket",
+            summary=f"authentication failures spike in {name}",
+            description=(
+                f"More than {num(100 * alerting.auth_failure_ratio)}% of the requests "
+                f"{name}'s ingest sources saw over the last {window} failed "
+                "authentication: expired tokens, a failing token service, or leaked "
+                "credentials being tried (M11, F7)."
+            ),
+            runbook="registry-auth-failure-spike",
+            about=name,
+            for_seconds=AUTH_SPIKE_FOR,
+        ),
+    ]
+    if region.base_url.startswith("https://"):
+        rules.append(AlertRule(
+            name=CERTIFICATE_ALERT,
+            expr=f"{CERTIFICATE_EXPIRY.name}{sel} - time() < "
+            f"{num(alerting.certificate_expiry_warning)}\n",
+            severity="ticket",
+            summary=f"the TLS certificate of {name} expires soon",
+            description=(
+                f"The certificate {name} presents expires within "
+                f"{human_duration(alerting.certificate_expiry_warning)}: renew it before "
+                "clients refuse to connect."
+            ),
+            runbook="registry-certificate-expiring",
+            about=name,
+        ))
+    if alerting.protected_repositories:
+        repositories = "|".join(re.escape(r) for r in alerting.protected_repositories)
+        # Always a regex (of escaped names), even for one repository.
+        overwrites = f'{TAG_OVERWRITES.total}{{region="{name}",repository=~"{repositories}"}}'
+        rules.append(AlertRule(
+            name=TAG_OVERWRITE_ALERT,
+            expr=_counter_rose(overwrites, COUNTER_WINDOW, "region, repository"),
+            severity="page",
+            summary=(
+                f"a tag of protected repository {{{{ $labels.repository }}}} in {name} "
+                "was moved"
+            ),
+            description=(
+                "A push moved an existing tag of {{ $labels.repository }} to another "
+                f"digest in the last {format_duration(COUNTER_WINDOW)}: deployments by "
+                "tag may now run different content (F4). Check the audit log for who "
+                "pushed, and pin deployments by digest."
+            ),
+            runbook="registry-protected-tag-overwritten",
+            about=name,
+        ))
+    return rules
+
+
+def region_alert_rules(region: RegionConfig, alerting: AlertingConfig) -> list[AlertRule]:
+    """The registry alerts of one region, in the order of its rule group.
+
+    Args:
+        region: the region.
+        alerting: the ``alerting`` section (thresholds, protected repositories).
+    """
+    return [*_probe_alerts(region, alerting), *_traffic_alerts(region, alerting)]
+
+
+def region_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[dict[str, Any]]:
+    """The rules of one region's registry alert group, rendered."""
+    return [render_alert(rule, alerting) for rule in region_alert_rules(region, alerting)]
+
+
+def registry_alerts(settings: Settings) -> list[dict[str, Any]]:
+    """Rule groups (one per region) of the registry alerts that today's metrics support.
+
+    Returns:
+        Prometheus rule group dicts.
+    """
+    return [
+        {
+            "name": f"registry-slo/registry/{region.name}",
+            "rules": region_alerts(region, settings.alerting),
+        }
+        for region in settings.regions
+    ]

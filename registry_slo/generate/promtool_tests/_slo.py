@@ -1,0 +1,386 @@
+"""The promtool tests of one SLO's rules: an outage, steady burns, and absent data."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, assert_never
+
+from registry_slo._units import format_duration
+from registry_slo.config import (
+    AlertingConfig,
+    AuthSuccessSLI,
+    ProbeLatencySLI,
+    ProbeSuccessSLI,
+    ReplicationLagSLI,
+    SLOTarget,
+    TrafficLatencySLI,
+    TrafficSuccessSLI,
+)
+from registry_slo.generate._model import identity, num, selector, slo_selector
+from registry_slo.generate.alerts import (
+    ABSENT_ALERT,
+    ABSENT_FOR,
+    PAGE_ALERT,
+    TICKET_ALERT,
+    absent_alert,
+    burn_rate_alerts,
+)
+from registry_slo.generate.indicators import EventRatio, LagThreshold, indicator, latency_bucket
+from registry_slo.generate.promtool_tests._series import (
+    EVALUATION_INTERVAL,
+    SCRAPE_INTERVAL,
+    alert_test,
+    document,
+    expected_alert,
+    no_alerts,
+    round_up,
+    scenario,
+    series,
+)
+from registry_slo.generate.rules import RuleMode, info_labels
+from registry_slo.sli.windows import BURN_RATE_TIERS, HOUR, MINUTE, BurnRateTier, error_budget
+from registry_slo.vocabulary import (
+    PROBE_DURATION,
+    PROBE_FAILURES,
+    PROBE_REQUESTS,
+    REGISTRY_DURATION,
+    REGISTRY_FAILURES,
+    REGISTRY_REQUESTS,
+    REPLICATION_LAG,
+    Series,
+)
+
+__all__ = ["all_pages_bound", "burn_scenarios", "detection_bound", "slo_test_file"]
+
+HEALTHY = 6 * HOUR
+"""Healthy history before an outage: enough to fill the 6h window."""
+STEADY_HORIZON = 3 * HOUR
+"""Long enough for every row's ``for`` (1h30m at most)."""
+RECOVERY_BOUND = 6 * MINUTE
+"""The 14.4x page resolves within this after recovery."""
+_PAGE_FAST, _PAGE_SLOW = BURN_RATE_TIERS[:2]
+
+
+def _tier_bound(target: SLOTarget, tier: BurnRateTier, mode: RuleMode) -> tuple[int, int] | None:
+    """When a full outage establishes ``tier``'s condition, and when its alert fires
+    (seconds after the first failed scrape); ``None`` when no outage can.
+
+    The long window crosses the threshold after ``factor * budget * long window``
+    seconds of failures; the exporter's failure series is born at the first failure, so
+    ``rate()`` sees failures one scrape late; then comes the next rule evaluation and
+    the row's ``for``. In performance mode the long window averages 5m ratios, which
+    ramp up over 5 minutes: half of that more.
+    """
+    slo = target.slo
+    threshold = tier.factor(slo.period_seconds) * error_budget(slo.objective_ratio)
+    if threshold >= 1:
+        return None
+    condition = SCRAPE_INTERVAL * (1 + math.ceil(threshold * tier.long_window / SCRAPE_INTERVAL))
+    if mode == "performance":
+        condition += _PAGE_FAST.short_window // 2
+    return condition, round_up(condition) + tier.for_seconds
+
+
+def detection_bound(target: SLOTarget, mode: RuleMode = "full") -> int | None:
+    """Seconds from the first failed scrape of a full outage to the 14.4x page, or
+    ``None`` when a full outage cannot page (an objective below about 93%).
+
+    2 minutes at 99.9% (30s scrapes, 1m evaluations).
+    """
+    bound = _tier_bound(target, _PAGE_FAST, mode)
+    return None if bound is None else bound[1]
+
+
+def all_pages_bound(mode: RuleMode = "full") -> int:
+    """Seconds after recovery by which every page has resolved: the longest page short
+    window (plus the 5m recording it averages in performance mode) and one evaluation."""
+    longest = max(t.short_window for t in BURN_RATE_TIERS if t.severity == "page")
+    if mode == "performance":
+        longest += _PAGE_FAST.short_window
+    return longest + EVALUATION_INTERVAL
+
+
+def burn_scenarios(target: SLOTarget) -> list[float]:
+    """The steady burn rates to test: 0.5 (half the budget) and 2 (the issue's
+    statements), and one rate in every gap between the period's factors and above the
+    highest, so each row is seen both below and above its threshold.
+
+    Rates too close (within 5%) to a factor, or whose error ratio would exceed 1, are
+    left out.
+    """
+    slo = target.slo
+    budget = error_budget(slo.objective_ratio)
+    factors = sorted({t.factor(slo.period_seconds) for t in BURN_RATE_TIERS})
+    bounds = [0.0, *factors, factors[-1] * 3]
+    rates = {0.5, 2.0}
+    for low, high in itertools.pairwise(bounds):
+        if any(low < rate < high for rate in rates):
+            continue
+        middle = (low + high) / 2
+        rounded = float(f"{middle:.2g}")
+        rates.add(rounded if low < rounded < high else middle)
+    return sorted(
+        rate for rate in rates
+        if rate * budget < 1 and all(abs(rate - f) > 0.05 * f for f in factors)
+    )
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Per-scrape error indicator: 1 = every event of the scrape bad, 0 = all good."""
+
+    samples: int
+    bad: Callable[[int], float]
+
+
+def _histogram(histogram: Series, labels: dict[str, str], target: SLOTarget,
+               runs: Sequence[float], good: Sequence[float]) -> list[dict[str, str]]:
+    """A duration histogram: every event timed, the good ones under the threshold."""
+    return [
+        series(histogram.count, labels, runs),
+        series(histogram.bucket, {**labels, "le": latency_bucket(target)}, good),
+    ]
+
+
+def _traffic(target: SLOTarget, operations: tuple[str, ...]) -> dict[str, str]:
+    """One request a scrape, of the SLI's first operation, read by the target's first
+    source."""
+    return {"region": target.region, "source": target.sources[0], "operation": operations[0]}
+
+
+def _lag(threshold: float, shape: _Shape) -> list[float]:
+    """Behind: the lag is over the threshold and grows by a scrape interval a scrape."""
+    lag: list[float] = []
+    behind = 0
+    for i in range(shape.samples):
+        behind = behind + 1 if shape.bad(i) else 0
+        lag.append(threshold + SCRAPE_INTERVAL * behind if behind else 1.0)
+    return lag
+
+
+def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, str]]:
+    """The exporter's series for ``target``'s SLI with the given per-scrape badness.
+
+    Args:
+        target: the SLO and region.
+        shape: how bad each scrape is.
+        born: model a failure counter that only exists from its first failure (the
+            exporter's behaviour) instead of one starting at zero.
+    """
+    sli = target.slo.sli
+    n = shape.samples
+    bad_total: list[float] = []
+    total = 0.0
+    for i in range(n):
+        total += shape.bad(i) if i else 0.0
+        bad_total.append(total)
+    runs = [float(i) for i in range(n)]
+    good = [runs[i] - bad_total[i] for i in range(n)]
+    failures: list[float | None] = list(bad_total)
+    if born:
+        failures = [v if v > 0 else None for v in bad_total]
+    region = target.region
+    match sli:
+        case ProbeSuccessSLI() | AuthSuccessSLI():
+            labels = {"region": region, "probe": sli.probe_name}
+            return [
+                series(PROBE_REQUESTS.total, labels, runs),
+                series(PROBE_FAILURES.total, {**labels, "reason": "connect"}, failures),
+            ]
+        case ProbeLatencySLI():
+            return _histogram(PROBE_DURATION, {"region": region, "probe": sli.probe}, target,
+                              runs, good)
+        case TrafficSuccessSLI():
+            labels = _traffic(target, sli.operations)
+            return [
+                series(REGISTRY_REQUESTS.total, {**labels, "code": "200"}, good),
+                series(REGISTRY_REQUESTS.total, {**labels, "code": "503"}, failures),
+                # The exporter creates a traffic SLI's failure series at zero.
+                series(REGISTRY_FAILURES.total, {**labels, "reason": str(sli.errors[0])},
+                       bad_total),
+            ]
+        case TrafficLatencySLI():
+            return _histogram(REGISTRY_DURATION, _traffic(target, sli.operations), target,
+                              runs, good)
+        case ReplicationLagSLI():
+            return [series(REPLICATION_LAG.name, {"region": region, "source_region": "source"},
+                           _lag(sli.threshold, shape))]
+        case _:
+            assert_never(sli)
+
+
+def _labelled(name: str, labels: dict[str, str]) -> str:
+    """A series as promtool prints an expected sample: its labels sorted."""
+    return name + selector(**dict(sorted(labels.items())))
+
+
+def _close(target: SLOTarget, record: str, value: float, at: int) -> dict[str, Any]:
+    """A promql_expr_test asserting the target's ``record`` equals ``value`` within a
+    relative 1e-6 (the input series are written with 12 significant digits)."""
+    tolerance = num(max(abs(value), 1.0) * 1e-6)
+    return {
+        "expr": f"abs({record}{slo_selector(target)} - {num(value)}) < bool {tolerance}",
+        "eval_time": format_duration(at),
+        "exp_samples": [{"labels": selector(**identity(target)), "value": 1}],
+    }
+
+
+def _outage_test(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any] | None:
+    mode = alerting.rule_mode
+    bound = detection_bound(target, mode)
+    if bound is None:
+        return None
+    all_pages = all_pages_bound(mode)
+    outage = max(10 * MINUTE, bound + 5 * MINUTE)
+    start = HEALTHY // SCRAPE_INTERVAL
+    stop = start + outage // SCRAPE_INTERVAL
+    recovered = HEALTHY + outage
+    samples = (recovered + all_pages + 5 * MINUTE) // SCRAPE_INTERVAL
+    shape = _Shape(samples, lambda i: 1.0 if start <= i < stop else 0.0)
+    fast, slow = burn_rate_alerts(target, alerting)[:2]
+    ident = identity(target)
+    slow_checks: list[dict[str, Any]] = []
+    slow_fires = _tier_bound(target, _PAGE_SLOW, mode)
+    if slow_fires is not None and slow_fires[0] <= outage - MINUTE:
+        # The 6x page: the outage crossed its 6h threshold, and its 30m short window
+        # keeps it true after recovery, so it fires after its `for` either way.
+        labels = {"alertname": PAGE_ALERT, "alertstate": "firing", **ident, **slow["labels"]}
+        slow_checks.append({
+            "expr": "ALERTS" + selector(alertname=PAGE_ALERT, sloth_id=target.sloth_id,
+                                        long_window=slow["labels"]["long_window"],
+                                        alertstate="firing"),
+            "eval_time": format_duration(HEALTHY + slow_fires[1]),
+            "exp_samples": [{"labels": _labelled("ALERTS", labels), "value": 1}],
+        })
+    return scenario(
+        f"{target.sloth_id}: full outage pages within "
+        f"{format_duration(bound)}, resolves within {format_duration(RECOVERY_BOUND)}",
+        _sli_series(target, shape, born=True),
+        [
+            *no_alerts([PAGE_ALERT, TICKET_ALERT], [HEALTHY - MINUTE]),
+            alert_test(PAGE_ALERT, HEALTHY + bound, [expected_alert(fast, ident)]),
+            *no_alerts([PAGE_ALERT], [recovered + all_pages]),
+        ],
+        [
+            _close(target, "slo:period_error_budget_remaining:ratio", 1.0, HEALTHY - MINUTE),
+            {
+                "expr": "ALERTS" + selector(alertname=PAGE_ALERT, sloth_id=target.sloth_id,
+                                            long_window=fast["labels"]["long_window"]),
+                "eval_time": format_duration(recovered + RECOVERY_BOUND),
+                "exp_samples": [],
+            },
+            *slow_checks,
+        ],
+    )
+
+
+def _steady_test(
+    target: SLOTarget, alerting: AlertingConfig, rate: float, metadata: bool
+) -> dict[str, Any]:
+    """A steady burn at ``rate`` x the budget from the start: exactly the tiers whose
+    factor is below ``rate`` fire (after their ``for``). With ``metadata``, also check
+    the objective, budget, period and info recordings."""
+    slo = target.slo
+    budget = error_budget(slo.objective_ratio)
+    samples = STEADY_HORIZON // SCRAPE_INTERVAL + 1
+    shape = _Shape(samples, lambda i: rate * budget)
+    ident = identity(target)
+    tier_rules = burn_rate_alerts(target, alerting)
+    checks = [2 * HOUR, STEADY_HORIZON]
+    tests: list[dict[str, Any]] = []
+    outcome: list[str] = []
+    for name, severity in ((PAGE_ALERT, "page"), (TICKET_ALERT, "ticket")):
+        expected = [
+            expected_alert(rule, ident)
+            for tier, rule in zip(BURN_RATE_TIERS, tier_rules, strict=True)
+            if tier.severity == severity and rate > tier.factor(slo.period_seconds)
+        ]
+        tests += [
+            alert_test(name, t, expected)
+            for t in [HOUR // 2, *checks]
+            if not expected or t > max(tier.for_seconds for tier in BURN_RATE_TIERS) + MINUTE
+        ]
+        windows = [e["exp_labels"]["long_window"] for e in expected]
+        outcome.append(f"{severity}s ({', '.join(windows)})" if windows else f"no {severity}")
+    end = STEADY_HORIZON
+    recorded = [
+        _close(target, "slo:current_burn_rate:ratio", rate, end),
+        _close(target, "slo:period_burn_rate:ratio", rate, end),
+        _close(target, "slo:period_error_budget_remaining:ratio", 1 - rate, end),
+    ]
+    if metadata:
+        recorded += [
+            _close(target, "slo:objective:ratio", slo.objective_ratio, end),
+            _close(target, "slo:error_budget:ratio", budget, end),
+            _close(target, "slo:time_period:days", slo.period_seconds // 86400, end),
+            {
+                "expr": f"slo:info{slo_selector(target)}",
+                "eval_time": format_duration(end),
+                "exp_samples": [{
+                    "labels": _labelled("slo:info", info_labels(target, alerting.rule_mode)),
+                    "value": 1,
+                }],
+            },
+        ]
+    return scenario(
+        f"{target.sloth_id}: a steady {num(rate * budget * 100)}% error ratio "
+        f"({num(rate)}x the budget) raises {' and '.join(outcome)}",
+        _sli_series(target, shape, born=False),
+        tests,
+        recorded,
+    )
+
+
+def _absent_test(targets: Sequence[SLOTarget], alerting: AlertingConfig) -> dict[str, Any]:
+    return scenario(
+        f"{targets[0].slo.name}: the SLI-absent alert fires without series",
+        [],
+        [
+            *no_alerts([ABSENT_ALERT], [ABSENT_FOR - MINUTE]),
+            alert_test(ABSENT_ALERT, ABSENT_FOR + MINUTE,
+                       [expected_alert(absent_alert(target, alerting), {})
+                        for target in targets]),
+        ],
+    )
+
+
+def _steady_tests(target: SLOTarget, alerting: AlertingConfig) -> list[dict[str, Any]]:
+    """The steady burns of :func:`burn_scenarios`, for SLIs of counted events."""
+    found = indicator(target)
+    match found:
+        case EventRatio():
+            return [
+                _steady_test(target, alerting, rate, metadata=index == 0)
+                for index, rate in enumerate(burn_scenarios(target))
+            ]
+        case LagThreshold():
+            # Replication lag is sampled per evaluation: a steady fraction of a minute
+            # over the threshold cannot be drawn; its outage scenario proves the math.
+            return []
+        case _:
+            assert_never(found)
+
+
+def slo_test_file(
+    targets: Sequence[SLOTarget], rule_file: str, alerting: AlertingConfig
+) -> dict[str, Any]:
+    """The promtool test document for one SLO (all its regions share ``rule_file``).
+
+    Args:
+        targets: the SLO in each of its regions; scenarios run in the first.
+        rule_file: the SLO's rule file, relative to the test file.
+        alerting: the ``alerting`` section (annotations depend on it).
+
+    Returns:
+        The test document.
+    """
+    target = targets[0]
+    outage = _outage_test(target, alerting)
+    return document(rule_file, [
+        *([outage] if outage is not None else []),
+        *_steady_tests(target, alerting),
+        _absent_test(targets, alerting),
+    ])
