@@ -57,6 +57,7 @@ from registry_slo.config._settings import ENV_PREFIX, Settings
 from registry_slo.config._slos import (
     RESERVED_LABELS,
     SLI,
+    SLO_NAME,
     AuthSuccessSLI,
     ProbeLatencySLI,
     ProbeSLI,
@@ -68,6 +69,7 @@ from registry_slo.config._slos import (
     TrafficLatencySLI,
     TrafficSLI,
     TrafficSuccessSLI,
+    label_name_problem,
     sli_summary,
 )
 from registry_slo.vocabulary import ProbeKind
@@ -79,6 +81,7 @@ __all__ = [
     "FORMAT_NAMES",
     "RESERVED_LABELS",
     "SLI",
+    "SLO_NAME",
     "AlertingConfig",
     "AuthConfig",
     "AuthSuccessSLI",
@@ -118,6 +121,7 @@ __all__ = [
     "TrafficSuccessSLI",
     "default_checkpoint_dir",
     "default_state_dir",
+    "label_name_problem",
     "listen_address",
     "load_config",
     "sli_summary",

@@ -38,6 +38,7 @@ from registry_slo.vocabulary import ALERT_WINDOWS, DAY, OPERATIONS, ProbeKind, R
 __all__ = [
     "RESERVED_LABELS",
     "SLI",
+    "SLO_NAME",
     "AuthSuccessSLI",
     "ProbeLatencySLI",
     "ProbeSLI",
@@ -49,6 +50,7 @@ __all__ = [
     "TrafficLatencySLI",
     "TrafficSLI",
     "TrafficSuccessSLI",
+    "label_name_problem",
     "sli_summary",
 ]
 
@@ -59,8 +61,18 @@ RESERVED_LABELS = frozenset({
 """Label names an SLO's ``labels`` may not use: the generator sets them itself."""
 _RESERVED_PREFIXES = ("__", "sloth_", "sli_")
 
-_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,62})")
+SLO_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,62})")
+"""What an SLO's ``name`` must fully match."""
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+
+
+def label_name_problem(key: str) -> str | None:
+    """Why ``key`` cannot be one of an SLO's ``labels`` (``None``: it can)."""
+    if not _LABEL_NAME.fullmatch(key):
+        return "not a valid Prometheus label name"
+    if key in RESERVED_LABELS or key.startswith(_RESERVED_PREFIXES):
+        return "reserved, the generator sets it"
+    return None
 
 
 class ProbeSuccessSLI(Strict):
@@ -297,7 +309,7 @@ class SLOSpec(Strict):
 
     @model_validator(mode="after")
     def _check(self) -> SLOSpec:
-        if not _NAME.fullmatch(self.name):
+        if not SLO_NAME.fullmatch(self.name):
             raise ValueError(
                 f"name: {self.name!r} must be lowercase letters, digits and '-' "
                 "(at most 63 characters)"
@@ -317,10 +329,9 @@ class SLOSpec(Strict):
             if len(set(self.regions)) != len(self.regions):
                 raise ValueError("regions: lists a region twice")
         for key, value in self.labels.items():
-            if not _LABEL_NAME.fullmatch(key):
-                raise ValueError(f"labels.{key}: not a valid Prometheus label name")
-            if key in RESERVED_LABELS or key.startswith(_RESERVED_PREFIXES):
-                raise ValueError(f"labels.{key}: reserved, the generator sets it")
+            problem = label_name_problem(key)
+            if problem is not None:
+                raise ValueError(f"labels.{key}: {problem}")
             if not value:
                 raise ValueError(f"labels.{key}: must not be empty")
         return self

@@ -9,12 +9,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from registry_slo.config import RESERVED_LABELS, SLOSpec
+from registry_slo.config import SLO_NAME, SLOSpec, label_name_problem
 
 __all__ = ["ImportResult", "clean_labels", "dns_label", "percent_from_ratio", "slo_name"]
 
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,62})$")
-_LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 @dataclass
@@ -93,7 +91,7 @@ def dns_label(*parts: str) -> str:
 def slo_name(name: str, notes: list[str]) -> str:
     """An SLO name the exporter accepts (lowercase letters, digits, ``-``)."""
     cleaned = dns_label(name)
-    if not _NAME.match(cleaned):
+    if not SLO_NAME.fullmatch(cleaned):
         cleaned = "imported-slo"
     if cleaned != name:
         notes.append(f"name {name!r} renamed to {cleaned!r}")
@@ -110,9 +108,7 @@ def clean_labels(labels: dict[str, Any], notes: list[str]) -> dict[str, str]:
                 continue
             value = value[0]
         text = str(value)
-        if not _LABEL.match(str(key)) or key in RESERVED_LABELS or str(key).startswith(
-            ("__", "sloth_", "sli_")
-        ):
+        if label_name_problem(str(key)) is not None:
             notes.append(f"label {key}: reserved or not a Prometheus label name: dropped")
         elif not text:
             notes.append(f"label {key}: empty value: dropped")
