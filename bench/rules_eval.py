@@ -48,9 +48,9 @@ from typing import Any, TextIO
 from bench._util import machine, parse_metrics, summary, total, write_result
 from registry_slo._units import parse_duration
 from registry_slo.config import Settings
-from registry_slo.devenv.prometheus import LocalPrometheus
 from registry_slo.generate import generate
 from registry_slo.oci import Reason
+from tests.harness.prometheus import LocalPrometheus
 
 SLOS: list[dict[str, Any]] = [
     {"name": "pull-availability", "sli": {"kind": "probe_success", "probe": "pull"},

@@ -51,8 +51,9 @@ def _parser() -> argparse.ArgumentParser:
         help="write Prometheus rules, promtool tests and Alertmanager routing for the SLOs",
     )
     generate.add_argument(
-        "--config", "-c", type=Path, default=Path("examples/regions.yaml"),
-        help="YAML configuration file (default: examples/regions.yaml)",
+        "--config", "-c", type=Path, required=True,
+        help="YAML configuration file (this repository's committed alerts/ and dashboards/ "
+        "come from examples/regions.yaml)",
     )
     generate.add_argument(
         "--out", "-o", type=Path, default=Path("alerts"),

@@ -8,6 +8,6 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff" && ruff check registry_slo tests bench
 echo "== mypy" && mypy
 if registry-slo generate --help >/dev/null 2>&1; then
-  echo "== generated artifacts" && registry-slo generate --check
+  echo "== generated artifacts" && registry-slo generate --check --config examples/regions.yaml
 fi
 echo "== pytest" && pytest -q -p no:cacheprovider "$@"

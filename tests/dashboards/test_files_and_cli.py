@@ -114,14 +114,15 @@ def test_cli_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "examples").mkdir()
     shutil.copy(EXAMPLE, tmp_path / "examples" / "regions.yaml")
     monkeypatch.chdir(tmp_path)
-    assert main(["generate"]) == 0
+    assert main(["generate", "--config", "examples/regions.yaml"]) == 0
     assert (tmp_path / "dashboards" / "registry-slo-debug.json").is_file()
     assert (tmp_path / "alerts" / "rules" / "slo-pull-availability.yml").is_file()
 
 
 def test_the_repository_is_up_to_date() -> None:
     """What CI runs: the committed alerts/ and dashboards/ equal a fresh generation."""
-    done = subprocess.run([sys.executable, "-m", "registry_slo", "generate", "--check"],
+    done = subprocess.run([sys.executable, "-m", "registry_slo", "generate", "--check",
+                           "--config", "examples/regions.yaml"],
                           cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "dashboards: up to date with examples/regions.yaml" in done.stdout

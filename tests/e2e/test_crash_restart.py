@@ -10,10 +10,25 @@ was stopped (it then reads 1 MiB chunks back to back while the engine commits ev
 must then hold exactly the requests made, and exactly the 404s as bad events: a log
 position is committed in the same SQLite transaction as the counts of the lines before
 it, and never with counts of lines after it.
+
+Where each kill lands is made certain, not left to how fast the exporter reads:
+
+* In live traffic, the clients make the first 600 requests, then wait for the kill,
+  which comes once the exporter has counted 300: it cannot have counted the 1,000
+  (and before any pull, the exporter has the log open, so that starting at its end
+  skips none of them).
+* The backlog takes the exporter a fraction of a second to read, less than one look at
+  its API may take on a loaded machine. So it runs in slices of a few milliseconds and
+  is frozen (SIGSTOP) in between; while it is frozen, the test reads the log position
+  committed in its SLO store, and kills it, still frozen, at the first position inside
+  the backlog: part of the backlog committed with its counts, the rest not.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -25,8 +40,10 @@ import yaml
 from conftest import require_binary
 from harness import push_image
 from harness.serve import ServeProcess
+from prometheus_client.parser import text_string_to_metric_families
 
 from registry_slo.devenv import LocalRegistry, free_port
+from registry_slo.sli.store import STORE_FILE
 
 LIVE = 1250
 """Requests made while the exporter runs (a kill in their middle)."""
@@ -34,6 +51,9 @@ REQUESTS = LIVE + 10_000
 """All requests: the rest are made while the exporter is stopped (a kill while it
 reads them)."""
 ACCEPT = {"Accept": "application/vnd.oci.image.manifest.v1+json"}
+SOURCE = "registry-log"
+SLICE = 0.002
+"""Seconds the exporter runs between two looks at its store while it reads the backlog."""
 
 
 def period(serve: ServeProcess) -> tuple[float, float]:
@@ -74,6 +94,56 @@ def kill_when(serve: ServeProcess, events: int) -> float:
     return seen
 
 
+def wait_for_the_log(serve: ServeProcess) -> None:
+    """Wait until the exporter has the log open (its first scan found the end)."""
+    deadline = time.monotonic() + 30
+    while True:
+        text = httpx.get(f"{serve.base}/metrics", timeout=5).text
+        files = [sample.value for family in text_string_to_metric_families(text)
+                 for sample in family.samples
+                 if sample.name == "registry_slo_ingest_files"
+                 and sample.labels.get("source") == SOURCE]
+        if files == [1]:
+            return
+        assert time.monotonic() < deadline, f"the exporter has not opened the log: {files}"
+        time.sleep(0.05)
+
+
+def committed_offset(state: Path, log: Path) -> int:
+    """The position in ``log`` committed in the exporter's SLO store: the source's
+    cursor, a checkpoint (``registry_slo.ingest.checkpoint``) kept in the ``cursors``
+    table and committed with the counts of the lines before it."""
+    uri = f"file:{state / STORE_FILE}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=1)) as db:
+        row = db.execute("SELECT value FROM cursors WHERE name = ?",
+                         (f"ingest/{SOURCE}",)).fetchone()
+    if row is None:
+        return 0
+    files = json.loads(row[0])["files"].values()
+    return max((int(f["offset"]) for f in files if f["path"] == str(log)), default=0)
+
+
+def kill_inside(serve: ServeProcess, state: Path, log: Path, start: int) -> int:
+    """Run the exporter (started with ``wait=False``) in slices of :data:`SLICE`, frozen
+    in between, and SIGKILL it, frozen, at the first committed position past ``start``.
+
+    Returns:
+        The committed position when it was killed.
+    """
+    deadline = time.monotonic() + 120
+    while True:
+        time.sleep(SLICE)
+        serve.pause()
+        try:
+            committed = committed_offset(state, log)
+        except sqlite3.OperationalError:  # frozen in the middle of a commit: next slice
+            committed = start
+        if committed > start or time.monotonic() > deadline:
+            serve.kill()
+            return committed
+        serve.resume()
+
+
 def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> None:
     require_binary("docker-registry")
     with LocalRegistry(log_path=tmp_path / "registry.log") as registry, \
@@ -101,10 +171,21 @@ def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> N
         log = tmp_path / "exporter.log"
 
         serve = ServeProcess(path, log)
+        wait_for_the_log(serve)
         # Live traffic: kill the exporter while lines are being written and read.
-        pulling = threading.Thread(target=pull, args=(client, registry.url, 0, 1000))
+        killed = threading.Event()
+
+        def live() -> None:
+            pull(client, registry.url, 0, 600)
+            killed.wait(timeout=120)  # the rest once the exporter is dead
+            pull(client, registry.url, 600, 1000)
+
+        pulling = threading.Thread(target=live)
         pulling.start()
-        assert kill_when(serve, 300) < 1000
+        try:
+            assert kill_when(serve, 300) < 1000
+        finally:
+            killed.set()
         pulling.join(timeout=120)
         serve = ServeProcess(path, log)  # after a crash
         pull(client, registry.url, 1000, LIVE)
@@ -113,9 +194,12 @@ def test_crash_and_restart_count_every_request_exactly_once(tmp_path: Path) -> N
 
         # A backlog: written while the exporter is stopped, read in chunks, killed
         # in its middle.
+        state = Path(config["state_dir"])
+        start = committed_offset(state, registry.log_path)
         pull_in_parallel(registry.url, LIVE, REQUESTS)
-        serve = ServeProcess(path, log)  # after a clean stop
-        assert kill_when(serve, LIVE + 2000) < REQUESTS
+        end = registry.log_path.stat().st_size
+        serve = ServeProcess(path, log, wait=False)  # after a clean stop
+        assert start < kill_inside(serve, state, registry.log_path, start) < end
         serve = ServeProcess(path, log)  # after a crash
         assert wait_for(serve, REQUESTS)[0] == REQUESTS
         serve.stop()

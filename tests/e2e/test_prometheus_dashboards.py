@@ -50,12 +50,12 @@ import yaml
 from conftest import require_binary
 from harness import push_image
 from harness.otlp import OTLPReceiver
+from harness.prometheus import LocalPrometheus, PrometheusQueryError, scrape_job
 
 from registry_slo._units import parse_duration
 from registry_slo.config import Settings, load_config
 from registry_slo.devenv import LocalRegistry, free_port
 from registry_slo.devenv.mirror import SkopeoSyncLoop
-from registry_slo.devenv.prometheus import LocalPrometheus, PrometheusQueryError, scrape_job
 from registry_slo.generate import dashboards as dashboards_module
 from registry_slo.generate import generate
 from registry_slo.generate._model import period_name

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import require_binary
-
-from registry_slo.devenv.prometheus import (
+from harness.prometheus import (
     LocalPrometheus,
     PrometheusQueryError,
     PrometheusStartError,

@@ -134,15 +134,31 @@ def test_cli_generate_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert f"run: registry-slo generate --config {EXAMPLE} --out {out}" in err
 
 
-def test_cli_defaults_are_the_example_and_alerts(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_cli_default_out_is_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "examples").mkdir()
     shutil.copy(EXAMPLE, tmp_path / "examples" / "regions.yaml")
     monkeypatch.chdir(tmp_path)
-    assert main(["generate"]) == 0
+    assert main(["generate", "--config", "examples/regions.yaml"]) == 0
     assert (tmp_path / "alerts" / "rules" / "slo-pull-availability.yml").is_file()
-    assert main(["generate", "--check"]) == 0
+    assert main(["generate", "--check", "--config", "examples/regions.yaml"]) == 0
+
+
+@pytest.mark.parametrize("check", [[], ["--check"]])
+def test_cli_generate_without_config_is_an_error_naming_the_flag(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    check: list[str],
+) -> None:
+    """No default configuration: not even the repository's example, found by the cwd."""
+    (tmp_path / "examples").mkdir()
+    shutil.copy(EXAMPLE, tmp_path / "examples" / "regions.yaml")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["generate", *check])
+    assert exited.value.code == 2
+    assert "--config" in capsys.readouterr().err
+    assert not (tmp_path / "alerts").exists()
 
 
 def test_cli_names_the_slo_that_cannot_be_generated(

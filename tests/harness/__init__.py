@@ -1,4 +1,5 @@
-"""Real-component test harness: token server, fault proxy, seeding helpers.
+"""Real-component test harness: token server, fault proxy, seeding helpers; a local
+Prometheus in :mod:`harness.prometheus`, an OTLP receiver in :mod:`harness.otlp`.
 
 The seeding helpers talk to a registry with plain httpx (not the project's OCI client),
 so tests can prepare registry content independently of the code under test.

@@ -1,7 +1,9 @@
-"""``registry-slo serve`` as users run it: its own process, stopped by SIGTERM or killed."""
+"""``registry-slo serve`` as users run it: its own process, stopped by SIGTERM or killed,
+and frozen (SIGSTOP) between short slices when a test must decide where a crash lands."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -22,15 +24,24 @@ class ServeProcess:
         config: the configuration file (its ``listen`` gives :attr:`base`).
         log: where the exporter's log goes.
         timeout: seconds to wait for ``/healthz``.
+        wait: ``False``: return at once, without waiting for ``/healthz`` (a test that
+            steps the process from its start with :meth:`pause` and :meth:`resume`).
     """
 
-    def __init__(self, config: Path, log: Path, timeout: float = 30.0) -> None:
+    def __init__(
+        self, config: Path, log: Path, timeout: float = 30.0, *, wait: bool = True
+    ) -> None:
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "registry_slo", "serve", "--config", str(config)],
             stdout=subprocess.DEVNULL, stderr=log.open("ab"),
         )
         self.base = f"http://{yaml.safe_load(config.read_text())['listen']}"
+        if wait:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        """Wait until ``/healthz`` answers 200 (fails when the process exits first)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -52,6 +63,20 @@ class ServeProcess:
         assert self.proc.wait(timeout=20) == 0, self.tail()
 
     def kill(self) -> None:
-        """SIGKILL: a crash."""
+        """SIGKILL: a crash (also of a paused process)."""
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=10)
+
+    def pause(self) -> None:
+        """SIGSTOP, and return only once every thread of the process has stopped: until
+        :meth:`resume`, it reads, counts and commits nothing."""
+        self.proc.send_signal(signal.SIGSTOP)
+        # The kernel reports the stop to the parent once the whole thread group stopped.
+        _, status = os.waitpid(self.proc.pid, os.WUNTRACED)
+        if not os.WIFSTOPPED(status):
+            self.proc.returncode = os.waitstatus_to_exitcode(status)
+            raise AssertionError(f"the exporter exited instead of stopping\n{self.tail()}")
+
+    def resume(self) -> None:
+        """SIGCONT: undo :meth:`pause`."""
+        self.proc.send_signal(signal.SIGCONT)

@@ -39,10 +39,10 @@ import httpx
 import pytest
 import yaml
 from harness import FaultMode, push_image, require_binary
+from harness.prometheus import LocalPrometheus, scrape_job
 
 from registry_slo.config import load_config
 from registry_slo.devenv import LocalRegistry, free_port
-from registry_slo.devenv.prometheus import LocalPrometheus, scrape_job
 from registry_slo.generate import generate
 
 SCRAPE = 1.0

@@ -10,14 +10,32 @@ line (bytes, already known to be valid UTF-8, without its newline) into either
 or raises :class:`Rejected` (a line that should have been an operation but cannot be
 read). Every line ends up in exactly one of the three, which is what makes the
 ``lines = observations + ignored + rejected`` accounting exact.
+
+Every format reads its own line shape, then ends the same way: the operation it found
+(most through :func:`~registry_slo.ingest.formats.classify`) and what the line says of
+its outcome go to :meth:`SourceParser._observe`, the one place that turns them into an
+observation.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
+from registry_slo.ingest.formats._http import outcome, split_reference
+from registry_slo.ingest.formats._verdict import (
+    AUTH_CHALLENGE,
+    BLANK,
+    DUPLICATE,
+    IGNORED_REASONS,
+    NOT_AN_OPERATION,
+    NOT_REGISTRY_API,
+    PROBE_TRAFFIC,
+    REJECTED_REASONS,
+    Ignored,
+    Rejected,
+)
 from registry_slo.observation import Observation
+from registry_slo.vocabulary import Reason
 
 __all__ = [
     "AUTH_CHALLENGE",
@@ -28,67 +46,16 @@ __all__ = [
     "NOT_REGISTRY_API",
     "PROBE_TRAFFIC",
     "REJECTED_REASONS",
+    "Classified",
     "Ignored",
     "Parser",
     "Rejected",
     "SourceParser",
 ]
 
-REJECTED_REASONS = (
-    "non_utf8",
-    "line_too_long",
-    "malformed_json",
-    "unknown_format",
-    "missing_field",
-    "bad_value",
-    "body_too_large",
-    "internal_error",
-)
-"""The closed set of ``reason`` values of ``registry_slo_ingest_rejected_total``."""
-
-IGNORED_REASONS = (
-    "blank",
-    "not_an_operation",
-    "probe_traffic",
-    "auth_challenge",
-    "not_registry_api",
-    "duplicate",
-)
-"""The closed set of ``reason`` values of ``registry_slo_ingest_ignored_total``."""
-
-
-class Rejected(Exception):
-    """The line cannot be read as the configured format.
-
-    Attributes:
-        reason: one of :data:`REJECTED_REASONS`.
-    """
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        if reason not in REJECTED_REASONS:
-            raise ValueError(f"unknown rejection reason {reason!r}")
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
-
-
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """A readable line that is not an operation to count.
-
-    Attributes:
-        reason: one of :data:`IGNORED_REASONS`.
-    """
-
-    reason: str
-
-
-BLANK = Ignored("blank")
-NOT_AN_OPERATION = Ignored("not_an_operation")
-PROBE_TRAFFIC = Ignored("probe_traffic")
-AUTH_CHALLENGE = Ignored("auth_challenge")
-NOT_REGISTRY_API = Ignored("not_registry_api")
-DUPLICATE = Ignored("duplicate")
+Classified = tuple[str, str | None, str | None]
+"""``(operation, repository, reference)``: what a request did, to which repository, with
+which tag or digest, as :func:`~registry_slo.ingest.formats.classify` names it."""
 
 
 class Parser(Protocol):
@@ -119,3 +86,77 @@ class SourceParser:
     def __init__(self, region: str, source: str) -> None:
         self.region = region
         self.source = source
+
+    def _observe(
+        self,
+        classified: Classified,
+        time: float,
+        *,
+        method: str | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        failure: Reason | None = None,
+        duration: float | None = None,
+        bytes_sent: int = 0,
+        bytes_received: int = 0,
+        tag: str | None = None,
+        digest: str | None = None,
+        detail: str | None = None,
+    ) -> Observation:
+        """The observation of one operation: the tail every format's parse ends in.
+
+        A parser calls it once it knows the line is an operation (after the checks that
+        turn a line into :class:`Ignored`), so its outcome, time and duration are only
+        read, and only rejected, for lines that count.
+
+        Args:
+            classified: the operation, repository and reference (:data:`Classified`).
+            time: Unix time of the operation.
+            method: the HTTP method, when the source saw one request.
+            status: the HTTP status; with ``code``, it decides success and reason
+                through :func:`~registry_slo.ingest.formats.outcome`.
+            code: the registry's OCI error code, if it logged one.
+            failure: the reason, when the source says the operation failed otherwise
+                than by its status (an authorization warning, a ``false`` success flag);
+                it wins over ``status``. With neither, the operation succeeded (audit
+                logs and flags record no status).
+            duration: seconds the operation took; ``None`` when the source does not say
+                (the observation is then untimed).
+            bytes_sent: request body bytes.
+            bytes_received: response body bytes.
+            tag: the tag, when the source names it apart from the path.
+            digest: the digest, when the source names it apart from the path. When
+                neither is given, a manifest operation's reference is one of them.
+            detail: a human-readable description of the failure.
+
+        Returns:
+            The observation, carrying this parser's region and source.
+        """
+        operation, repository, reference = classified
+        if failure is not None:
+            success, reason = False, failure
+        elif status is None:
+            success, reason = True, None
+        else:
+            success, reason = outcome(status, code)
+        if tag is None and digest is None and operation.endswith("manifest"):
+            tag, digest = split_reference(reference)
+        return Observation(
+            self.region,
+            operation,
+            self.source,
+            success,
+            reason,
+            0.0 if duration is None else duration,
+            time,
+            bytes_sent=bytes_sent,
+            bytes_received=bytes_received,
+            repository=repository,
+            digest=digest,
+            status=status,
+            oci_code=code,
+            detail=detail,
+            method=method,
+            tag=tag,
+            timed=duration is not None,
+        )

@@ -7,7 +7,7 @@ import calendar
 import re
 from datetime import datetime
 
-from registry_slo.ingest.formats._base import Rejected
+from registry_slo.ingest.formats._verdict import Rejected
 from registry_slo.oci import USER_AGENT, Reason, reason_for_status
 from registry_slo.vocabulary import OPERATIONS
 

@@ -23,7 +23,7 @@ from registry_slo.ingest.formats._base import (
     Rejected,
     SourceParser,
 )
-from registry_slo.ingest.formats._http import classify, is_probe, outcome, split_reference
+from registry_slo.ingest.formats._http import classify, is_probe
 from registry_slo.observation import Observation
 
 __all__ = ["AccessLogParser"]
@@ -69,29 +69,14 @@ class AccessLogParser(SourceParser):
         if is_probe(match.group("agent")):
             return PROBE_TRAFFIC
         method = match.group("method")
-        kind = classify(method, match.group("uri"))
-        if kind is None:
+        classified = classify(method, match.group("uri"))
+        if classified is None:
             return NOT_REGISTRY_API
-        operation, repository, reference = kind
-        status = int(match.group("status"))
         size = match.group("size")
-        success, reason = outcome(status)
-        tag, digest = split_reference(reference) if operation.endswith("manifest") else (
-            None, None
-        )
-        return Observation(
-            self.region,
-            operation,
-            self.source,
-            success,
-            reason,
-            0.0,
+        return self._observe(
+            classified,
             clf_time(match.group("time")),
-            bytes_received=0 if size == "-" else int(size),
-            repository=repository,
-            digest=digest,
-            status=status,
             method=method,
-            tag=tag,
-            timed=False,
+            status=int(match.group("status")),
+            bytes_received=0 if size == "-" else int(size),
         )

@@ -47,7 +47,6 @@ from registry_slo.ingest.formats._http import (
     is_probe,
     outcome,
     rfc3339,
-    split_reference,
 )
 from registry_slo.observation import Observation
 from registry_slo.oci import Reason
@@ -233,58 +232,34 @@ class DistributionParser(SourceParser):
         timestamp: str,
         code: str | None,
     ) -> Observation | Ignored:
-        kind = classify(method, uri)
-        if kind is None:
+        classified = classify(method, uri)
+        if classified is None:
             return NOT_REGISTRY_API
-        operation, repository, reference = kind
-        success, reason = outcome(status, code)
-        tag, digest = split_reference(reference) if operation.endswith("manifest") else (
-            None, None
-        )
-        return Observation(
-            self.region,
-            operation,
-            self.source,
-            success,
-            reason,
-            go_duration(duration),
+        seconds = go_duration(duration)  # read before the time, as it always was
+        return self._observe(
+            classified,
             rfc3339(timestamp),
-            bytes_received=written,
-            repository=repository,
-            digest=digest,
-            status=status,
-            oci_code=code,
             method=method,
-            tag=tag,
+            status=status,
+            code=code,
+            duration=seconds,
+            bytes_received=written,
         )
 
     def _unauthorized(self, fields: dict[str, Any], message: str) -> Observation | Ignored:
         if message.endswith(_CHALLENGES):
             return AUTH_CHALLENGE
         method = _required_str(fields, "http.request.method")
-        kind = classify(method, _required_str(fields, "http.request.uri"))
-        if kind is None:
+        classified = classify(method, _required_str(fields, "http.request.uri"))
+        if classified is None:
             return NOT_REGISTRY_API
-        operation, repository, reference = kind
-        tag, digest = split_reference(reference) if operation.endswith("manifest") else (
-            None, None
-        )
-        reason = Reason.DENIED if message.endswith("insufficient scope") else Reason.AUTH
-        return Observation(
-            self.region,
-            operation,
-            self.source,
-            False,
-            reason,
-            0.0,
+        return self._observe(
+            classified,
             _timestamp_seconds(fields),
-            repository=repository,
-            digest=digest,
-            status=401,
-            detail=message,
             method=method,
-            tag=tag,
-            timed=False,
+            status=401,
+            failure=Reason.DENIED if message.endswith("insufficient scope") else Reason.AUTH,
+            detail=message,
         )
 
 

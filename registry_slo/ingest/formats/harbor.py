@@ -87,16 +87,6 @@ class HarborAuditParser(SourceParser):
         repository, tag, digest = split_resource(match.group("resource"))
         if resource_type == "tag" and tag is None:
             raise Rejected("bad_value", "tag resource without a tag")
-        return Observation(
-            self.region,
-            operation,
-            self.source,
-            True,
-            None,
-            0.0,
-            rfc3339(match.group("time")),
-            repository=repository,
-            digest=digest,
-            tag=tag,
-            timed=False,
+        return self._observe(
+            (operation, repository, None), rfc3339(match.group("time")), tag=tag, digest=digest
         )

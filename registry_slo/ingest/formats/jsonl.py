@@ -27,9 +27,7 @@ from registry_slo.ingest.formats._http import (
     classify,
     go_duration,
     is_probe,
-    outcome,
     rfc3339,
-    split_reference,
 )
 from registry_slo.observation import Observation
 from registry_slo.oci import Reason
@@ -128,59 +126,51 @@ class JsonlParser(SourceParser):
             path = self._str(record, m.path)
             if method is None or path is None:
                 raise Rejected("missing_field", f"{m.method} / {m.path}")
-            kind = classify(method.upper(), path)
-            if kind is None:
+            classified = classify(method.upper(), path)
+            if classified is None:
                 return NOT_REGISTRY_API
-            operation, path_repository, reference = kind
+            operation, path_repository, reference = classified
             repository = repository or path_repository
-        success, reason, status = self._outcome(record)
+        status, failure = self._outcome(record)
         tag = self._str(record, m.tag)
         digest = self._str(record, m.digest)
-        if operation.endswith("manifest") and tag is None and digest is None:
-            tag, digest = split_reference(reference)
-        duration, timed = self._duration(record)
-        return Observation(
-            self.region,
-            operation,
-            self.source,
-            success,
-            reason,
-            duration,
+        duration = self._duration(record)
+        return self._observe(
+            (operation, repository, reference),
             self._time(record),
+            method=method.upper() if method is not None else None,
+            status=status,
+            failure=failure,
+            duration=duration,
             bytes_sent=self._int(record, m.bytes_sent),
             bytes_received=self._int(record, m.bytes_received),
-            repository=repository,
-            digest=digest,
-            status=status,
-            method=method.upper() if method is not None else None,
             tag=tag,
-            timed=timed,
+            digest=digest,
         )
 
-    def _outcome(self, record: dict[str, Any]) -> tuple[bool, Reason | None, int | None]:
+    def _outcome(self, record: dict[str, Any]) -> tuple[int | None, Reason | None]:
+        """``(status, failure)`` for :meth:`_observe`: the status, or else the flag."""
         m = self.mapping
         status_value = self._get(record, m.status)
         if present(status_value):
-            status = int(_number(status_value, str(m.status)))
-            success, reason = outcome(status)
-            return success, reason, status
+            return int(_number(status_value, str(m.status))), None
         flag = self._get(record, m.success)
         if not present(flag):
             raise Rejected("missing_field", str(m.status or m.success))
         if not isinstance(flag, bool):
             raise Rejected("bad_value", str(m.success))
-        return flag, None if flag else Reason.PROTOCOL, None
+        return None, None if flag else Reason.PROTOCOL
 
-    def _duration(self, record: dict[str, Any]) -> tuple[float, bool]:
+    def _duration(self, record: dict[str, Any]) -> float | None:
         m = self.mapping
         value = self._get(record, m.duration)
         if not present(value):
-            return 0.0, False
+            return None
         if m.duration_unit == "go":
             if not isinstance(value, str):
                 raise Rejected("bad_value", str(m.duration))
-            return go_duration(value), True
-        return _number(value, str(m.duration)) * _UNIT[m.duration_unit], True
+            return go_duration(value)
+        return _number(value, str(m.duration)) * _UNIT[m.duration_unit]
 
     def _time(self, record: dict[str, Any]) -> float:
         m = self.mapping

@@ -26,7 +26,7 @@ from registry_slo.ingest.formats._base import (
     Rejected,
     SourceParser,
 )
-from registry_slo.ingest.formats._http import classify, outcome, rfc3339, split_reference
+from registry_slo.ingest.formats._http import classify, rfc3339
 from registry_slo.observation import Observation
 
 __all__ = ["ZotAuditParser"]
@@ -50,31 +50,14 @@ class ZotAuditParser(SourceParser):
         if record.get("message", record.get("msg")) != _AUDIT_MESSAGE:
             return NOT_AN_OPERATION
         method = _str(record, "action")
-        kind = classify(method.upper(), _str(record, "object"))
-        if kind is None:
+        classified = classify(method.upper(), _str(record, "object"))
+        if classified is None:
             return NOT_REGISTRY_API
-        operation, repository, reference = kind
         status = record.get("status")
         if not isinstance(status, int) or isinstance(status, bool):
             raise Rejected("bad_value" if status is not None else "missing_field", "status")
-        success, reason = outcome(status)
-        tag, digest = split_reference(reference) if operation.endswith("manifest") else (
-            None, None
-        )
-        return Observation(
-            self.region,
-            operation,
-            self.source,
-            success,
-            reason,
-            0.0,
-            rfc3339(_str(record, "time")),
-            repository=repository,
-            digest=digest,
-            status=status,
-            method=method.upper(),
-            tag=tag,
-            timed=False,
+        return self._observe(
+            classified, rfc3339(_str(record, "time")), method=method.upper(), status=status
         )
 
 

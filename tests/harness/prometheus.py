@@ -142,11 +142,6 @@ def prometheus_binary() -> Path:
     )
 
 
-def _float(value: str) -> float:
-    # The API writes values as strings: "1.5", "NaN", "+Inf", "-Inf" (all float() reads).
-    return float(value)
-
-
 class LocalPrometheus(LocalProcess):
     """A real Prometheus process on 127.0.0.1 with its own config and TSDB.
 
@@ -344,8 +339,7 @@ class LocalPrometheus(LocalProcess):
             self._client = httpx.Client(trust_env=False, timeout=30.0)
         return self._client
 
-    def api(self, path: str, params: Mapping[str, Any] | None = None,
-            *, what: str = "") -> Any:
+    def api(self, path: str, params: Mapping[str, Any] | None = None, *, what: str = "") -> Any:
         """GET ``/api/v1/<path>`` and return its ``data``.
 
         Args:
@@ -389,20 +383,19 @@ class LocalPrometheus(LocalProcess):
         if at is not None:
             params["time"] = f"{at:.3f}"
         data = self.api("query", params, what=expr)
+        # Values are strings: "1.5", "NaN", "+Inf", "-Inf" (all of which float() reads).
         kind, result = data["resultType"], data["result"]
         if kind in ("scalar", "string"):
-            return [InstantSample({}, float(result[0]), _float(result[1]))]
+            return [InstantSample({}, float(result[0]), float(result[1]))]
         if kind != "vector":
             raise PrometheusQueryError(f"{expr}: unexpected {kind} result", "result", expr)
         return [
             InstantSample(dict(item["metric"]), float(item["value"][0]),
-                          _float(item["value"][1]))
+                          float(item["value"][1]))
             for item in result
         ]
 
-    def query_range(
-        self, expr: str, start: float, end: float, step: float
-    ) -> list[RangeSeries]:
+    def query_range(self, expr: str, start: float, end: float, step: float) -> list[RangeSeries]:
         """Evaluate a range query (what a dashboard's time series panel does).
 
         Args:
@@ -421,7 +414,7 @@ class LocalPrometheus(LocalProcess):
         )
         return [
             RangeSeries(dict(item["metric"]),
-                        [(float(t), _float(v)) for t, v in item["values"]])
+                        [(float(t), float(v)) for t, v in item["values"]])
             for item in data["result"]
         ]
 
@@ -431,12 +424,8 @@ class LocalPrometheus(LocalProcess):
         Returns:
             The API's list of ``{seriesLabels, exemplars: [{labels, value, timestamp}]}``.
         """
-        data = self.api(
-            "query_exemplars",
-            {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}"},
-            what=expr,
-        )
-        return list(data or [])
+        params = {"query": expr, "start": f"{start:.3f}", "end": f"{end:.3f}"}
+        return list(self.api("query_exemplars", params, what=expr) or [])
 
     def label_values(self, label: str, match: Sequence[str] = ()) -> list[str]:
         """Values of ``label``, optionally among the series ``match`` selects."""
