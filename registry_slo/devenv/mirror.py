@@ -52,6 +52,8 @@ class SkopeoSyncLoop:
         self.period = period
         self.syncs = 0
         self.failures = 0
+        self.durations: list[float] = []
+        """Seconds each finished sync took (its share of the mirror's lag)."""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -59,6 +61,7 @@ class SkopeoSyncLoop:
         while not self._stop.is_set():
             started = time.monotonic()
             result = subprocess.run(self.args, capture_output=True, timeout=60, check=False)
+            self.durations.append(time.monotonic() - started)
             if result.returncode == 0:
                 self.syncs += 1
             else:
