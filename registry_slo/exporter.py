@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import time
 from collections.abc import Iterator
@@ -58,9 +59,10 @@ class Exporter:
         self.metrics = metrics or ExporterMetrics()
         self.states = build_regions(settings)
         probes, trackers = build_probes(
-            settings, self.states, self._first_sight, self.metrics.cache_counters.update
+            settings, self.states, self._first_sight,
+            self.metrics.regions.cache_counters.update,
         )
-        self.otel = OpenTelemetry(settings.otel, self.metrics.standard)
+        self.otel = OpenTelemetry(settings.otel, self.metrics.health)
         flush_interval = settings.slo_engine.flush_interval
         if settings.ingest.logs:
             # Log checkpoints are committed with the engine's counts: flush as often as
@@ -71,37 +73,42 @@ class Exporter:
             settings.state_path,
             flush_interval=flush_interval,
             lag_sample_interval=settings.slo_engine.lag_sample_interval,
-            on_store_error=self.metrics.internal_errors.labels("slo_store").inc,
+            on_store_error=functools.partial(self.metrics.health.internal_error, "slo_store"),
         )
         self.board = ProbeBoard()
         for scheduled in probes:
             self.board.configure(scheduled.probe.region, scheduled.probe.kind)
         self.scheduler = ProbeScheduler(
-            probes, self.metrics,
+            probes, self.metrics.probes,
             sinks=[self._check_clock, self.otel.record, self.engine.observe, self.board.record],
             tracer=self.otel.tracer,
         )
         for tracker in trackers:
-            self.metrics.track_replication(tracker.region, tracker.source_region, tracker.lag)
+            self.metrics.regions.track_replication(
+                tracker.region, tracker.source_region, tracker.lag
+            )
             self.engine.track_lag(tracker.region, tracker.lag)
         self.metrics.slos.track(self.engine.evaluate)
         for state in self.states.values():
-            self.metrics.track_clock(state.name, state.client.clock.value)
+            self.metrics.regions.track_clock(state.name, state.client.clock.value)
             if state.config.base_url.startswith("https://"):
-                self.metrics.track_certificate(state.name, state.client.certificate_expiry)
+                self.metrics.regions.track_certificate(
+                    state.name, state.client.certificate_expiry
+                )
         self._clock_warned: set[str] = set()
         for target in self.engine.targets:
             sli = target.slo.sli
             if isinstance(sli, TrafficSuccessSLI):
-                self.metrics.configure_traffic_failures(
+                self.metrics.ingest.configure_traffic_failures(
                     target.region, target.sources, sli.operations, map(str, sli.errors)
                 )
         self.ingest = IngestService(
-            settings.ingest, self.metrics, [self.engine.observe],
+            settings.ingest, self.metrics.ingest, [self.engine.observe],
             self.engine.cursor if self.engine.persistent else None,
         )
         self.app = build_app(
-            self.metrics, lambda: self.scheduler.ready, self.engine.evaluate, self.status_page
+            self.metrics.render, lambda: self.scheduler.ready, self.engine.evaluate,
+            self.status_page,
         )
 
     def status_page(self) -> str:
@@ -115,9 +122,7 @@ class Exporter:
         )
 
     def _first_sight(self, tracker: LagTracker, lag: float) -> None:
-        self.metrics.replication_lag_first_sight.labels(
-            tracker.region, tracker.source_region
-        ).observe(lag)
+        self.metrics.regions.first_sight(tracker.region, tracker.source_region, lag)
 
     def _check_clock(self, observation: Observation) -> None:
         state = self.states[observation.region]
