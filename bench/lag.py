@@ -47,8 +47,8 @@ async def _measure(primary: LocalRegistry, mirror: LocalRegistry, period: float,
     metrics = ExporterMetrics()
     probes, trackers = build_probes(settings, states)
     for tracker in trackers:
-        metrics.track_replication(tracker.region, tracker.source_region, tracker.lag)
-    scheduler = ProbeScheduler(probes, metrics, first_run_within=0.1)
+        metrics.regions.track_replication(tracker.region, tracker.source_region, tracker.lag)
+    scheduler = ProbeScheduler(probes, metrics.probes, first_run_within=0.1)
     loop = SkopeoSyncLoop(primary, mirror, "registry-slo/probe", TAG, period)
     scheduler.start()
     loop.start()

@@ -20,6 +20,8 @@ from registry_slo.telemetry.logs import configure_logging
 __all__ = ["main"]
 
 EXIT_CONFIG = 2
+EXIT_FAILED = 1
+"""``serve``: a part of the exporter died (service managers restart it on non-zero)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -133,7 +135,7 @@ def _load(path: Path | None) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from registry_slo.exporter import Exporter
+    from registry_slo.exporter import Exporter, ExporterFailed
 
     settings = _load(args.config)
     configure_logging(settings.log_format, settings.log_level)
@@ -141,7 +143,11 @@ def _serve(args: argparse.Namespace) -> int:
         print("registry-slo: no regions and no ingest sources configured: nothing to do",
               file=sys.stderr)
         return EXIT_CONFIG
-    asyncio.run(Exporter(settings).run())
+    try:
+        asyncio.run(Exporter(settings).run())
+    except ExporterFailed as exc:
+        print(f"registry-slo: stopped: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 

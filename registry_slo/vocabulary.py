@@ -15,6 +15,7 @@ from typing import Literal, get_args
 __all__ = [
     "ALERT_WINDOWS",
     "CERTIFICATE_EXPIRY",
+    "COMPONENTS",
     "DAY",
     "DURATION_BUCKETS",
     "HOUR",
@@ -37,6 +38,7 @@ __all__ = [
     "STORAGE_CAPACITY",
     "STORAGE_USED",
     "TAG_OVERWRITES",
+    "Component",
     "Operation",
     "ProbeKind",
     "ProbeLabel",
@@ -89,6 +91,18 @@ SLIKind = Literal[
 ]
 """The kinds of service level indicator (``slos[].sli.kind``)."""
 SLI_KINDS: tuple[SLIKind, ...] = get_args(SLIKind)
+
+Component = Literal[
+    "probe_scheduler", "ingest", "sli_engine", "http_server", "sink", "slo_store",
+]
+"""Values of the ``component`` label of ``registry_slo_internal_errors_total``.
+
+The parts of a running exporter (``probe_scheduler``, ``ingest``, ``sli_engine``,
+``http_server``: one that dies is counted once and stops the exporter; ``ingest`` also
+counts each failed poll, which does not), an observation sink of the probe scheduler
+that raised (``sink``), and each failed write of the SLO store (``slo_store``).
+"""
+COMPONENTS: tuple[Component, ...] = get_args(Component)
 
 
 # -- series ------------------------------------------------------------------------------

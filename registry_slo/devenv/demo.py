@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ def demo_config(listen: str, urls: dict[str, str], password_file: Path,
 
 def run_demo(listen: str = "127.0.0.1:9731", workdir: Path | None = None) -> int:
     """Start local registries, a sync loop and an exporter; serve until interrupted."""
-    from registry_slo.exporter import Exporter
+    from registry_slo.exporter import Exporter, ExporterFailed
 
     workdir = workdir or Path(tempfile.mkdtemp(prefix="registry-slo-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -150,5 +151,9 @@ Ctrl-C stops the exporter and the registries.
 """,
             flush=True,
         )
-        asyncio.run(Exporter(settings).run())
+        try:
+            asyncio.run(Exporter(settings).run())
+        except ExporterFailed as exc:
+            print(f"registry-slo: stopped: {exc}", file=sys.stderr)
+            return 1
     return 0

@@ -21,6 +21,9 @@ What each implementation says:
 
 The registry counts every client, the exporter's probes included: it cannot tell them
 apart the way log sources do (by user agent).
+
+A :class:`ScrapeSource` computes the increases and hands them to a
+:class:`ScrapeRecorder` (the exporter's ingest metrics); it writes no series itself.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ import asyncio
 import contextlib
 import math
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal, Protocol, get_args
 
 import httpx
 import structlog
@@ -37,9 +42,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from registry_slo.config import ScrapeFormat, ScrapeSourceConfig
 from registry_slo.oci import reason_for_status
-from registry_slo.telemetry.metrics import ExporterMetrics
 
-__all__ = ["Reading", "ScrapeSource", "parse"]
+__all__ = ["SCRAPE_OUTCOMES", "Reading", "ScrapeOutcome", "ScrapeRecorder", "ScrapeSource",
+           "parse"]
 
 log = structlog.get_logger("registry_slo.ingest")
 
@@ -55,6 +60,60 @@ _HANDLERS: dict[tuple[str, str], str] = {
     ("blob", "head"): "check_blob",
     ("blob", "delete"): "delete",
 }
+
+
+ScrapeOutcome = Literal["ok", "http_error", "unreachable", "malformed"]
+"""How a read of a metrics endpoint went (``registry_slo_ingest_scrapes_total``)."""
+SCRAPE_OUTCOMES: tuple[ScrapeOutcome, ...] = get_args(ScrapeOutcome)
+
+
+class ScrapeRecorder(Protocol):
+    """What a scrape source reports: the increase of the registry's counters since its
+    previous read, its latency histogram and storage as read, and how each read went.
+
+    ``region`` and ``source`` are the scrape source's; ``operation`` is normalised like
+    every ingest source's.
+    """
+
+    def configure_scrape(self, source: str, outcomes: Iterable[str]) -> None:
+        """Declare a scrape source: its series of every read outcome exist (at zero)."""
+        ...
+
+    def add_requests(
+        self, region: str, source: str, operation: str, code: str, count: float
+    ) -> None:
+        """``count`` more requests answered with status ``code``."""
+        ...
+
+    def add_failures(
+        self, region: str, source: str, operation: str, reason: str, count: float
+    ) -> None:
+        """``count`` more failed requests, whose status means ``reason``."""
+        ...
+
+    def add_bytes(
+        self, region: str, source: str, operation: str, direction: str, count: float
+    ) -> None:
+        """``count`` more body bytes (direction ``egress``: to clients; ``ingress``)."""
+        ...
+
+    def reported_latency(
+        self, region: str, source: str, operation: str, buckets: Mapping[float, float],
+        total: float,
+    ) -> None:
+        """The registry's latency histogram as read: cumulative counts by upper bound
+        (``inf`` included), and the sum."""
+        ...
+
+    def storage(
+        self, region: str, source: str, used: float | None, capacity: float | None
+    ) -> None:
+        """Storage in use and allowed, in bytes (``None``: the registry does not say)."""
+        ...
+
+    def scraped(self, source: str, outcome: str) -> None:
+        """One read ended with ``outcome``."""
+        ...
 
 
 def operation_of(handler: str, method: str) -> str:
@@ -150,41 +209,49 @@ class _Increases:
 
 
 class ScrapeSource:
-    """Reads one metrics endpoint every ``interval`` until stopped."""
+    """Reads one metrics endpoint every ``interval`` until stopped.
 
-    def __init__(self, config: ScrapeSourceConfig, metrics: ExporterMetrics) -> None:
+    Args:
+        config: the scrape source.
+        recorder: receives what each read says.
+    """
+
+    def __init__(self, config: ScrapeSourceConfig, recorder: ScrapeRecorder) -> None:
         self.config = config
-        self.metrics = metrics
+        self.recorder = recorder
         self._increase = _Increases()
         self.reads = 0
+        recorder.configure_scrape(config.name, SCRAPE_OUTCOMES)
 
     def apply(self, reading: Reading) -> None:
-        """Add what changed since the previous reading to the metrics."""
-        c, m = self.config, self.metrics
+        """Hand what changed since the previous reading to the recorder.
+
+        Args:
+            reading: what the endpoint said now.
+        """
+        c, r = self.config, self.recorder
         for (operation, code), value in reading.requests.items():
             count = self._increase(("requests", operation, code), value)
             if count:
-                m.registry_requests.labels(c.region, c.name, operation, code).inc(count)
+                r.add_requests(c.region, c.name, operation, code, count)
                 if code.isdigit() and int(code) >= 400:
                     reason = str(reason_for_status(int(code)))
-                    m.registry_failures.labels(c.region, c.name, operation, reason).inc(count)
+                    r.add_failures(c.region, c.name, operation, reason, count)
         for (operation, direction), value in reading.bytes.items():
             count = self._increase(("bytes", operation, direction), value)
             if count:
-                m.registry_bytes.labels(c.region, c.name, operation, direction).inc(count)
+                r.add_bytes(c.region, c.name, operation, direction, count)
         for operation, buckets in reading.latency.items():
-            m.reported_latency.update(
+            r.reported_latency(
                 c.region, c.name, operation, buckets, reading.latency_sum.get(operation, 0.0)
             )
         self._increase.baseline = False
-        if reading.storage_used is not None:
-            m.registry_storage_used.labels(c.region, c.name).set(reading.storage_used)
-        if reading.storage_capacity is not None:
-            m.registry_storage_capacity.labels(c.region, c.name).set(reading.storage_capacity)
+        if reading.storage_used is not None or reading.storage_capacity is not None:
+            r.storage(c.region, c.name, reading.storage_used, reading.storage_capacity)
 
     async def read_once(self, client: httpx.AsyncClient) -> None:
         """One read: fetch, parse, apply; failures are counted, never raised."""
-        outcome = "ok"
+        outcome: ScrapeOutcome = "ok"
         try:
             response = await client.get(self.config.url)
             response.raise_for_status()
@@ -201,7 +268,7 @@ class ScrapeSource:
         else:
             self.apply(reading)
             self.reads += 1
-        self.metrics.ingest_scrapes.labels(self.config.name, outcome).inc()
+        self.recorder.scraped(self.config.name, outcome)
         if outcome != "ok":
             log.warning("ingest: could not read a registry's metrics", source=self.config.name,
                         url=self.config.url, outcome=outcome, detail=detail)

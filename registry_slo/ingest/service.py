@@ -5,7 +5,8 @@ Each source polls in a worker thread (file reads and parsing never block the eve
 that serves ``/metrics``), on its own schedule, with a read budget per poll so that one
 source's backlog does not hold up the others. A failing poll is logged and counted
 (``registry_slo_internal_errors{component="ingest"}``) and the source goes on at its next
-poll: bad input never stops the exporter.
+poll: bad input never stops the exporter. What the sources read and how they are doing
+is reported to an :class:`IngestRecorder` (the exporter's ingest metrics).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import asyncio
 import contextlib
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Protocol
 
 import structlog
 
@@ -27,23 +29,89 @@ from registry_slo.ingest.labels import RepositoryLabeler
 from registry_slo.ingest.notify import NotificationReceiver, serve_notifications
 from registry_slo.ingest.overwrite import TagOverwriteDetector
 from registry_slo.ingest.pipeline import SourcePipeline
-from registry_slo.ingest.scrape import ScrapeSource
+from registry_slo.ingest.scrape import ScrapeRecorder, ScrapeSource
 from registry_slo.ingest.sink import LineCounts
 from registry_slo.ingest.tail import FileTailer
 from registry_slo.observation import Observation
-from registry_slo.telemetry.metrics import ExporterMetrics
+from registry_slo.vocabulary import Component
 
-__all__ = ["IngestService", "MetricsSink"]
+__all__ = ["IngestRecorder", "IngestService", "MetricsSink", "TrafficRecorder"]
 
 log = structlog.get_logger("registry_slo.ingest")
 
 
+class TrafficRecorder(Protocol):
+    """What a :class:`MetricsSink` reports: the operations sources read, and their line
+    accounting."""
+
+    def record_event(self, observation: Observation, repository: str | None = None) -> None:
+        """One operation; ``repository`` is its bounded label (``None``: none)."""
+        ...
+
+    def record_manifest_push(self, region: str, source: str, artifact: str) -> None:
+        """One manifest pushed, by what it is (image, signature, ...)."""
+        ...
+
+    def record_tag_overwrite(self, region: str, repository: str | None) -> None:
+        """A push that moved an existing tag to another digest."""
+        ...
+
+    def record_ingest_lines(
+        self, source: str, lines: int, observations: int, ignored: Mapping[str, int],
+        rejected: Mapping[str, int], nbytes: int,
+    ) -> None:
+        """A batch of line accounting (ignored and rejected lines by reason)."""
+        ...
+
+
+class IngestRecorder(TrafficRecorder, ScrapeRecorder, Protocol):
+    """What the ingest service reports: its sources' series (declared at zero), their
+    traffic, files, notification requests and failed polls."""
+
+    def configure_ingest_source(self, source: str) -> None:
+        """Declare a log or notification source (its series exist at zero)."""
+        ...
+
+    def configure_manifest_pushes(
+        self, region: str, source: str, artifacts: Iterable[str]
+    ) -> None:
+        """Declare a source's manifest push series, one per artifact kind, at zero."""
+        ...
+
+    def record_ingest_files(
+        self, source: str, files: int, lag_bytes: int, events: Mapping[str, int], when: float
+    ) -> None:
+        """A log source's files after a poll (``events``: new since the last)."""
+        ...
+
+    def record_notification_request(self, source: str, code: int) -> None:
+        """One request answered by the notification receiver."""
+        ...
+
+    def track_storage(
+        self, region: str, source: str, used: Callable[[], float],
+        capacity: Callable[[], float],
+    ) -> None:
+        """Serve a filesystem source's bytes used and capacity, read when asked."""
+        ...
+
+    def internal_error(self, component: Component) -> None:
+        """An unexpected exception (a poll that failed)."""
+        ...
+
+
 class MetricsSink:
-    """A :class:`~registry_slo.ingest.sink.Sink` that feeds the exporter's metrics, and
-    hands every observation to ``observers`` too (the SLI engine)."""
+    """A :class:`~registry_slo.ingest.sink.Sink` that feeds a :class:`TrafficRecorder`
+    (the exporter's metrics), and hands every observation to ``observers`` too (the SLI
+    engine).
+
+    Args:
+        metrics: the recorder.
+        observers: also receive every observation.
+    """
 
     def __init__(
-        self, metrics: ExporterMetrics, observers: Sequence[Callable[[Observation], None]] = ()
+        self, metrics: TrafficRecorder, observers: Sequence[Callable[[Observation], None]] = ()
     ) -> None:
         self.metrics = metrics
         self.observers = tuple(observers)
@@ -82,7 +150,7 @@ class IngestService:
 
     Args:
         config: the ``ingest`` section.
-        metrics: the exporter's metrics.
+        metrics: the recorder (the exporter's ingest metrics).
         observers: also receive every operation read (the SLI engine's traffic SLIs).
         cursors: name → where a log source keeps its checkpoint instead of its file
             (the SLI engine's cursors: committed with the counts of the lines before).
@@ -91,7 +159,7 @@ class IngestService:
     def __init__(
         self,
         config: IngestConfig,
-        metrics: ExporterMetrics,
+        metrics: IngestRecorder,
         observers: Sequence[Callable[[Observation], None]] = (),
         cursors: Callable[[str], Cursor] | None = None,
     ) -> None:
@@ -131,9 +199,6 @@ class IngestService:
             usage = FilesystemUsage(filesystem)
             metrics.track_storage(filesystem.region, filesystem.name, usage.used,
                                   usage.capacity)
-        for scrape in config.scrapes:
-            for outcome in ("ok", "http_error", "unreachable", "malformed"):
-                metrics.ingest_scrapes.labels(scrape.name, outcome)
         notifications = config.notifications
         self.receiver: NotificationReceiver | None = None
         if notifications.endpoints:
@@ -150,24 +215,35 @@ class IngestService:
             )
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Follow every source until ``stop`` is set, then save the checkpoints."""
-        tasks = [self._follow(source, stop) for source in self.sources]
-        tasks += [scrape.run(stop) for scrape in self.scrapes]
+        """Follow every source until ``stop`` is set, then save the checkpoints.
+
+        Args:
+            stop: ends ingest when set.
+
+        Raises:
+            ExceptionGroup: a source's task died (a bug: failed polls and reads are
+                counted and retried, never raised); the other sources were stopped
+                first, their checkpoints saved.
+        """
+        work = [self._follow(source, stop) for source in self.sources]
+        work += [scrape.run(stop) for scrape in self.scrapes]
         if self.receiver is not None:
-            tasks.append(self._receive(self.receiver, stop))
-        if not tasks:
+            work.append(self._receive(self.receiver, stop))
+        if not work:
             return
         log.info("ingest started", sources=[s.config.name for s in self.sources],
                  scrapes=[s.config.name for s in self.scrapes],
                  checkpoint_dir=str(self.config.checkpoint_path),
                  notifications=self.config.notifications.listen if self.receiver else None)
-        await asyncio.gather(*tasks)
+        async with asyncio.TaskGroup() as sources:
+            for coroutine in work:
+                sources.create_task(coroutine)
 
     async def _receive(self, receiver: NotificationReceiver, stop: asyncio.Event) -> None:
         try:
             await serve_notifications(receiver, stop)
         except Exception:
-            self.metrics.internal_errors.labels("ingest").inc()
+            self.metrics.internal_error("ingest")
             log.exception("ingest: the notification receiver failed",
                           listen=receiver.config.listen)
 
@@ -178,7 +254,7 @@ class IngestService:
                 try:
                     busy = await asyncio.to_thread(self._poll, source)
                 except Exception:
-                    self.metrics.internal_errors.labels("ingest").inc()
+                    self.metrics.internal_error("ingest")
                     log.exception("ingest: poll failed", source=source.config.name)
                 if not busy:
                     with contextlib.suppress(TimeoutError):
@@ -188,7 +264,7 @@ class IngestService:
                 await asyncio.to_thread(source.tailer.close)
                 self._report(source)
             except Exception:
-                self.metrics.internal_errors.labels("ingest").inc()
+                self.metrics.internal_error("ingest")
                 log.exception("ingest: closing failed", source=source.config.name)
 
     def _poll(self, source: _Source) -> bool:

@@ -13,7 +13,7 @@ from registry_slo.probes.cache import ColdCacheProbe, CounterSink
 from registry_slo.probes.heartbeat import HeartbeatWriter, LagTracker, ReplicationReader
 from registry_slo.probes.pull import PullProbe, seed_canary
 from registry_slo.probes.push import PushProbe
-from registry_slo.probes.scheduler import ProbeScheduler, ScheduledProbe
+from registry_slo.probes.scheduler import ProbeRecorder, ProbeScheduler, ScheduledProbe
 
 __all__ = [
     "AuthProbe",
@@ -22,6 +22,7 @@ __all__ = [
     "LagTracker",
     "Outcome",
     "Probe",
+    "ProbeRecorder",
     "ProbeScheduler",
     "PullProbe",
     "PushProbe",

@@ -3,14 +3,18 @@
 At most one run per (region, probe) is in flight: a run still going when the next is due
 makes the scheduler skip that one (counted). Runs are asyncio tasks in one event loop, so
 a slow or black-holed region only ever holds up its own probes.
+
+The scheduler reports what it does to a :class:`ProbeRecorder` (the exporter hands it
+its probe metrics) and hands every result to its sinks; it knows nothing of the outputs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from apscheduler.events import (
@@ -23,18 +27,48 @@ from apscheduler.events import (
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from opentelemetry.trace import Tracer
-from prometheus_client.samples import Exemplar
 
 from registry_slo.observation import Observation
 from registry_slo.probes._base import Probe, execute
-from registry_slo.telemetry.metrics import ExporterMetrics
+from registry_slo.vocabulary import Component
 
 log = structlog.get_logger("registry_slo.scheduler")
+
+__all__ = ["REPEAT_EVERY", "ProbeRecorder", "ProbeScheduler", "ScheduledProbe", "Sink"]
 
 Sink = Callable[[Observation], None]
 
 REPEAT_EVERY = 20
 """A failure that keeps repeating is logged again (as a warning) every this many runs."""
+
+
+class ProbeRecorder(Protocol):
+    """What the scheduler reports: runs, their results, and its own health."""
+
+    def configure(self, region: str, probe: str) -> None:
+        """A probe is scheduled (its series exist from now on, at zero)."""
+        ...
+
+    def run_started(self) -> None:
+        """A run started."""
+        ...
+
+    def run_finished(self, observation: Observation | None) -> None:
+        """A started run ended with ``observation`` (``None``: cancelled before it had
+        a result)."""
+        ...
+
+    def skipped(self, region: str, probe: str) -> None:
+        """A scheduled run was skipped (the previous one still going, or missed)."""
+        ...
+
+    def run_delayed(self, seconds: float) -> None:
+        """A run started ``seconds`` after its scheduled time."""
+        ...
+
+    def internal_error(self, component: Component) -> None:
+        """An unexpected exception (an observation sink raised)."""
+        ...
 
 
 class ScheduledProbe:
@@ -56,11 +90,11 @@ class ScheduledProbe:
 
 
 class ProbeScheduler:
-    """Schedules probe runs and hands each result to the metrics and to ``sinks``.
+    """Schedules probe runs and hands each result to the recorder and to ``sinks``.
 
     Args:
         probes: what to run.
-        metrics: where results and scheduling health are recorded.
+        recorder: where results and scheduling health are recorded.
         sinks: further consumers of every observation.
         first_run_within: the first runs of the probes are spread evenly over this many
             seconds, which sets their phase for good (runs keep their spacing). Default:
@@ -74,14 +108,14 @@ class ProbeScheduler:
     def __init__(
         self,
         probes: Iterable[ScheduledProbe],
-        metrics: ExporterMetrics,
+        recorder: ProbeRecorder,
         sinks: Iterable[Sink] = (),
         first_run_within: float | None = None,
         tracer: Tracer | None = None,
     ) -> None:
         self.probes = {p.job_id: p for p in probes}
         self.tracer = tracer
-        self.metrics = metrics
+        self.recorder = recorder
         self.sinks = list(sinks)
         self.first_run_within = first_run_within
         self._scheduler = AsyncIOScheduler(timezone=UTC)
@@ -96,7 +130,7 @@ class ProbeScheduler:
         if window is None:
             window = max(5.0, 0.05 * count)
         for index, (job_id, scheduled) in enumerate(self.probes.items()):
-            self.metrics.probes.configure(scheduled.probe.region, scheduled.probe.kind)
+            self.recorder.configure(scheduled.probe.region, scheduled.probe.kind)
             # apscheduler adds 0..jitter to each run, cumulatively; shortening the interval
             # by half the jitter keeps the mean spacing at the configured interval.
             trigger = IntervalTrigger(
@@ -125,30 +159,45 @@ class ProbeScheduler:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
+    async def run(self, stop: asyncio.Event) -> None:
+        """Schedule probe runs until ``stop`` is set (:meth:`start`, then
+        :meth:`shutdown`).
+
+        Args:
+            stop: ends scheduling when set.
+        """
+        self.start()
+        try:
+            await stop.wait()
+        finally:
+            self.shutdown()
+
     @property
     def ready(self) -> bool:
         """True once every scheduled probe has finished at least one run."""
         return all(p.runs > 0 for p in self.probes.values())
 
     async def run_once(self, scheduled: ScheduledProbe) -> Observation:
-        """Run one probe now, record and hand on the result."""
-        self.metrics.probe_in_flight.inc()
+        """Run one probe now, record and hand on the result.
+
+        Args:
+            scheduled: the probe.
+
+        Returns:
+            Its result.
+        """
+        self.recorder.run_started()
+        observation: Observation | None = None
         try:
             observation = await execute(scheduled.probe, scheduled.timeout, self.tracer)
         finally:
-            self.metrics.probe_in_flight.dec()
+            self.recorder.run_finished(observation)
         scheduled.runs += 1
-        exemplar = None
-        if observation.trace_id is not None:
-            exemplar = Exemplar(
-                {"trace_id": observation.trace_id}, observation.duration_seconds, observation.time
-            )
-        self.metrics.probes.record(observation, exemplar)
         for sink in self.sinks:
             try:
                 sink(observation)
             except Exception:
-                self.metrics.internal_errors.labels("sink").inc()
+                self.recorder.internal_error("sink")
                 log.exception("observation sink failed", sink=repr(sink))
         self._log(scheduled, observation)
         return observation
@@ -180,13 +229,13 @@ class ProbeScheduler:
     def _on_submitted(self, event: JobSubmissionEvent) -> None:
         now = time.time()
         for scheduled_at in event.scheduled_run_times:
-            self.metrics.schedule_delay.observe(max(0.0, now - scheduled_at.timestamp()))
+            self.recorder.run_delayed(max(0.0, now - scheduled_at.timestamp()))
 
     def _on_skipped(self, event: JobEvent) -> None:
         scheduled = self.probes.get(event.job_id)
         if scheduled is None:
             return
-        self.metrics.probes.skipped(scheduled.probe.region, scheduled.probe.kind)
+        self.recorder.skipped(scheduled.probe.region, scheduled.probe.kind)
         log.warning(
             "probe run skipped: the previous run is still in progress or the run was missed",
             region=scheduled.probe.region, probe=scheduled.probe.kind,

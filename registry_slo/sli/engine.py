@@ -31,6 +31,15 @@ Buckets are written to the :class:`~registry_slo.sli.store.SLOStore` every
 their read positions in :class:`Cursor` objects of the engine: a position is written in
 the same transaction as the counts of the lines before it, so a crash can neither lose
 those lines' events nor count them twice.
+
+A failed write is logged, counted (``on_store_error``) and retried with the next flush:
+a full disk for a moment loses nothing. A store that fails ``max_failed_flushes`` flushes
+in a row (3 by default: 3 s with log sources, 30 s without) is taken for gone (a
+read-only or failing disk, a file replaced under the exporter): :meth:`SLIEngine.run`
+raises :class:`~registry_slo.sli.store.StoreError`, so that the exporter stops and its
+service manager restarts it, instead of serving SLO windows that are no longer kept. What
+was committed before stays; the counts since are lost as in a crash, and ingest sources
+read their lines again from the positions committed with them.
 """
 
 from __future__ import annotations
@@ -60,10 +69,10 @@ from registry_slo.config import (
 from registry_slo.observation import Observation
 from registry_slo.sli.buckets import BucketRing
 from registry_slo.sli.evaluation import SLOStatus, describe_sli, evaluate_target
-from registry_slo.sli.store import SLOStore, StoreBatch
+from registry_slo.sli.store import SLOStore, StoreBatch, StoreError
 from registry_slo.sli.windows import ALERT_WINDOWS, HOUR, MINUTE, slo_windows
 
-__all__ = ["COARSE_WIDTH", "FINE_WIDTH", "Cursor", "SLIEngine"]
+__all__ = ["COARSE_WIDTH", "FINE_WIDTH", "MAX_FAILED_FLUSHES", "Cursor", "SLIEngine"]
 
 log = structlog.get_logger("registry_slo.sli")
 
@@ -71,6 +80,8 @@ FINE_WIDTH = MINUTE
 """Seconds per bucket of the windows up to 3 days."""
 COARSE_WIDTH = HOUR
 """Seconds per bucket of the period window."""
+MAX_FAILED_FLUSHES = 3
+"""Flushes in a row that may fail before :meth:`SLIEngine.run` gives the store up."""
 
 Lag = Callable[[], float]
 
@@ -150,6 +161,8 @@ class SLIEngine:
         clock: the Unix time source (tests pass their own).
         on_store_error: called when a write to the store fails (it is logged, and the
             buckets are written with the next flush).
+        max_failed_flushes: flushes in a row that may fail before :meth:`run` raises
+            :class:`~registry_slo.sli.store.StoreError` (see the module docstring).
     """
 
     def __init__(
@@ -160,6 +173,7 @@ class SLIEngine:
         lag_sample_interval: float = 15.0,
         clock: Callable[[], float] = time.time,
         on_store_error: Callable[[], object] | None = None,
+        max_failed_flushes: int = MAX_FAILED_FLUSHES,
     ) -> None:
         self.state_dir = state_dir
         self.flush_interval = flush_interval
@@ -191,6 +205,9 @@ class SLIEngine:
         self._store: SLOStore | None = None
         self._cursors: dict[str, str] = {}  # staged, not committed yet
         self.on_store_error = on_store_error
+        self.max_failed_flushes = max_failed_flushes
+        self._failed_flushes = 0  # in a row
+        self._last_store_error: Exception | None = None
 
     @property
     def targets(self) -> list[SLOTarget]:
@@ -248,19 +265,32 @@ class SLIEngine:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Sample replication lag and flush to the store until ``stop`` is set; then
-        flush a last time and close the store."""
-        tasks = [asyncio.create_task(self._every(self.flush_interval, self._flush, stop))]
+        flush a last time and close the store.
+
+        Args:
+            stop: ends the engine's work when set.
+
+        Raises:
+            StoreError: the store failed ``max_failed_flushes`` flushes in a row (the
+                store is closed all the same).
+        """
+        tasks: list[asyncio.Task[object]] = [
+            asyncio.create_task(self._every(self.flush_interval, self._flush, stop))
+        ]
         if self._lag_states:
             tasks.append(asyncio.create_task(
                 self._every(self.lag_sample_interval, self._sample, stop)))
+        stopped = asyncio.create_task(stop.wait())
+        everything: list[asyncio.Task[object]] = [stopped, *tasks]
         try:
-            await stop.wait()
+            await asyncio.wait(everything, return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                if task.done():
+                    task.result()  # raises what ended it early
         finally:
-            for task in tasks:
+            for task in everything:
                 task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await asyncio.gather(*everything, return_exceptions=True)
             await asyncio.to_thread(self.close)
 
     @staticmethod
@@ -275,6 +305,12 @@ class SLIEngine:
 
     async def _flush(self) -> None:
         await asyncio.to_thread(self.flush)
+        store = self._store
+        if self._failed_flushes >= self.max_failed_flushes and store is not None:
+            raise StoreError(
+                f"{store.path}: the SLO store could not be written "
+                f"{self._failed_flushes} times in a row (last: {self._last_store_error})"
+            )
 
     async def _sample(self) -> None:
         self.sample_lag()
@@ -377,14 +413,17 @@ class SLIEngine:
             batch = self._batch()
         try:
             store.save(batch)
-        except Exception:
+        except Exception as exc:
+            self._failed_flushes += 1
+            self._last_store_error = exc
             if self.on_store_error is not None:
                 self.on_store_error()
             log.exception("could not write the SLO store; retrying at the next flush",
-                          path=str(store.path))
+                          path=str(store.path), failed_in_a_row=self._failed_flushes)
             with self._lock:
                 self._requeue(batch)
             return 0
+        self._failed_flushes = 0
         return len(batch.rows)
 
     def _requeue(self, batch: StoreBatch) -> None:

@@ -71,6 +71,13 @@ BucketRow = tuple[str, int, int, float, float]
 """``(target, width, index, bad, total)``: one bucket's absolute counts."""
 
 
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back the open transaction, if any: when a write failed, SQLite may have
+    rolled it back already, and the error to raise is the write's, not ``ROLLBACK``'s."""
+    with contextlib.suppress(sqlite3.Error):
+        db.execute("ROLLBACK")
+
+
 class StoreError(Exception):
     """The store cannot be used (locked by another exporter, unreadable, newer schema)."""
 
@@ -199,7 +206,7 @@ class SLOStore:
                     )
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    _rollback(db)
                     raise
                 return StoredTarget(reset=row is not None)
             buckets = db.execute(
@@ -227,7 +234,7 @@ class SLOStore:
                         db.execute("DELETE FROM targets WHERE target = ?", (target,))
                     db.execute("COMMIT")
                 except BaseException:
-                    db.execute("ROLLBACK")
+                    _rollback(db)
                     raise
             return gone
 
@@ -253,7 +260,7 @@ class SLOStore:
                                batch.cursors.items())
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                _rollback(db)
                 raise
 
     def cursor(self, name: str) -> str | None:

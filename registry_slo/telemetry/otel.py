@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from opentelemetry.context import Context
@@ -29,9 +29,18 @@ from registry_slo.config import OtelConfig
 from registry_slo.observation import Observation
 from registry_slo.vocabulary import DURATION_BUCKETS
 
-__all__ = ["OpenTelemetry", "SpanAccounting"]
+__all__ = ["CollectorHost", "OpenTelemetry", "SpanAccounting"]
 
 log = structlog.get_logger("registry_slo.otel")
+
+
+class CollectorHost(Protocol):
+    """Where a collector can be registered: a ``CollectorRegistry``, or the exporter's
+    :class:`~registry_slo.telemetry.health.ExporterHealth`."""
+
+    def register(self, collector: Collector) -> None:
+        """Serve ``collector``'s series from now on."""
+        ...
 
 
 class SpanAccounting(Collector):
@@ -201,11 +210,13 @@ class OpenTelemetry:
 
     Args:
         config: the ``otel`` section.
-        span_accounting_registry: where :class:`SpanAccounting` is registered (the
-            exporter's Prometheus registry), when traces are on.
+        span_accounting_registry: where :class:`SpanAccounting` is registered when
+            traces are on (the exporter's own health metrics).
     """
 
-    def __init__(self, config: OtelConfig, span_accounting_registry: Any = None) -> None:
+    def __init__(
+        self, config: OtelConfig, span_accounting_registry: CollectorHost | None = None
+    ) -> None:
         self.config = config
         self.tracer: Tracer | None = None
         self.accounting: SpanAccounting | None = None

@@ -1,4 +1,11 @@
-"""The per-(region, probe) series: a prometheus-client collector with a fast text path.
+"""The probe domain: every run's result, and the health of the schedule.
+
+:class:`ProbingMetrics` is what the probe scheduler reports to (its
+:class:`~registry_slo.probes.scheduler.ProbeRecorder`): runs in flight, how late runs
+start, and each run's result, kept by :class:`ProbeMetrics`.
+
+:class:`ProbeMetrics` holds the per-(region, probe) series: a prometheus-client
+collector with a fast text path.
 
 There are about 200 series per region; with hundreds of regions, prometheus-client's
 generic exposition (a ``Sample`` per line, label names validated and escaped on every
@@ -15,20 +22,33 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
     Metric,
 )
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 from registry_slo.observation import Observation
-from registry_slo.oci import Reason
+from registry_slo.telemetry._series import CountInternalError
+from registry_slo.vocabulary import (
+    DURATION_BUCKETS,
+    PROBE_DURATION,
+    PROBE_FAILURES,
+    PROBE_LAST_RUN,
+    PROBE_REQUESTS,
+    PROBE_SKIPPED,
+    PROBES_CONFIGURED,
+    Component,
+    Reason,
+)
 
-__all__ = ["ProbeMetrics"]
+__all__ = ["ProbeMetrics", "ProbingMetrics"]
 
 _CACHED = "Probes run on a schedule; this is the result of the last run, not of the scrape."
 
@@ -138,23 +158,23 @@ class ProbeMetrics(Collector):
         all_series = [self._series[k] for k in sorted(self._series)]
         names = ["region", "probe"]
 
-        configured = GaugeMetricFamily("registry_slo_probes_configured", _HELP["configured"],
+        configured = GaugeMetricFamily(PROBES_CONFIGURED.name, _HELP["configured"],
                                        labels=names)
-        requests = CounterMetricFamily("registry_slo_probe_requests", _HELP["requests"],
+        requests = CounterMetricFamily(PROBE_REQUESTS.name, _HELP["requests"],
                                        labels=names)
-        skipped = CounterMetricFamily("registry_slo_probe_skipped", _HELP["skipped"],
+        skipped = CounterMetricFamily(PROBE_SKIPPED.name, _HELP["skipped"],
                                       labels=names)
-        failures = CounterMetricFamily("registry_slo_probe_failures", _HELP["failures"],
+        failures = CounterMetricFamily(PROBE_FAILURES.name, _HELP["failures"],
                                        labels=[*names, "reason"])
         success = GaugeMetricFamily("registry_slo_probe_success", _HELP["success"],
                                     labels=names)
         last_duration = GaugeMetricFamily("registry_slo_probe_last_duration_seconds",
                                           _HELP["last_duration"], labels=names)
-        last_run = GaugeMetricFamily("registry_slo_probe_last_run_timestamp_seconds",
+        last_run = GaugeMetricFamily(PROBE_LAST_RUN.name,
                                      _HELP["last_run"], labels=names)
         moved = CounterMetricFamily("registry_slo_probe_bytes", _HELP["bytes"],
                                     labels=[*names, "direction"])
-        duration = HistogramMetricFamily("registry_slo_probe_duration_seconds",
+        duration = HistogramMetricFamily(PROBE_DURATION.name,
                                          _HELP["duration"], labels=names)
         phase = HistogramMetricFamily("registry_slo_probe_phase_duration_seconds",
                                       _HELP["phase"], labels=[*names, "phase"])
@@ -216,13 +236,13 @@ class ProbeMetrics(Collector):
                 if value is not None:
                     yield f"{sample}{{{s.text}}} {_fmt(value)}\n"
 
-        yield header("registry_slo_probes_configured", "gauge", "configured")
+        yield header(PROBES_CONFIGURED.name, "gauge", "configured")
         for s in all_series:
-            yield f"registry_slo_probes_configured{{{s.text}}} 1.0\n"
-        yield from simple("registry_slo_probe_requests", "counter", "requests", "requests")
-        yield from simple("registry_slo_probe_skipped", "counter", "skipped", "skipped")
+            yield f"{PROBES_CONFIGURED}{{{s.text}}} 1.0\n"
+        yield from simple(PROBE_REQUESTS.name, "counter", "requests", "requests")
+        yield from simple(PROBE_SKIPPED.name, "counter", "skipped", "skipped")
 
-        name = "registry_slo_probe_failures"
+        name = PROBE_FAILURES.name
         yield header(name if om else name + "_total", "counter", "failures")
         for s in all_series:
             for reason in sorted(s.failures):
@@ -232,7 +252,7 @@ class ProbeMetrics(Collector):
         yield from simple("registry_slo_probe_success", "gauge", "success", "success")
         yield from simple("registry_slo_probe_last_duration_seconds", "gauge",
                           "last_duration", "last_duration")
-        yield from simple("registry_slo_probe_last_run_timestamp_seconds", "gauge",
+        yield from simple(PROBE_LAST_RUN.name, "gauge",
                           "last_run", "last_run")
 
         name = "registry_slo_probe_bytes"
@@ -241,7 +261,7 @@ class ProbeMetrics(Collector):
             yield f'{name}_total{{{s.text},direction="sent"}} {_fmt(s.sent)}\n'
             yield f'{name}_total{{{s.text},direction="received"}} {_fmt(s.received)}\n'
 
-        name = "registry_slo_probe_duration_seconds"
+        name = PROBE_DURATION.name
         yield header(name, "histogram", "duration")
         for s in all_series:
             yield from self._histogram_lines(name, s.text, s.duration, om)
@@ -290,3 +310,122 @@ _HELP = {
     "duration": "Duration of probe runs, successful or not. " + _CACHED,
     "phase": "Exclusive time per probe phase (auth, upload, manifest, download).",
 }
+
+
+class ProbingMetrics(Collector):
+    """The probe domain's series, and the probe scheduler's recorder.
+
+    ``registry_slo_probe_runs_in_flight`` and ``registry_slo_probe_schedule_delay_seconds``
+    (the schedule's health), then every run's result (:attr:`results`).
+
+    Args:
+        count_internal_error: counts an exception of an observation sink.
+        buckets: histogram boundaries (seconds) of run and phase durations.
+    """
+
+    def __init__(
+        self,
+        count_internal_error: CountInternalError,
+        buckets: Sequence[float] = DURATION_BUCKETS,
+    ) -> None:
+        self.results = ProbeMetrics(buckets)
+        """Per-(region, probe) results (M1-M5, M11)."""
+        self._count_internal_error = count_internal_error
+        self._scheduling = CollectorRegistry()
+        self.in_flight = Gauge(
+            "registry_slo_probe_runs_in_flight",
+            "Probe runs currently in progress.",
+            registry=self._scheduling,
+        )
+        self.schedule_delay = Histogram(
+            "registry_slo_probe_schedule_delay_seconds",
+            "How late probe runs start compared with their scheduled time.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self._scheduling,
+        )
+
+    # -- the probe scheduler's recorder --------------------------------------------------
+
+    def configure(self, region: str, probe: str) -> None:
+        """Declare a scheduled probe, so its series exist (at zero) before the first run.
+
+        Args:
+            region: the region it probes.
+            probe: the ``probe`` label.
+        """
+        self.results.configure(region, probe)
+
+    def run_started(self) -> None:
+        """A run started."""
+        self.in_flight.inc()
+
+    def run_finished(self, observation: Observation | None) -> None:
+        """A run that :meth:`run_started` ended.
+
+        Args:
+            observation: its result (``None``: cancelled before it had one).
+        """
+        self.in_flight.dec()
+        if observation is not None:
+            self.record(observation)
+
+    def record(self, observation: Observation) -> None:
+        """Account one probe result; its trace id, when it has one, is the exemplar of
+        its duration.
+
+        Args:
+            observation: the result.
+        """
+        exemplar = None
+        if observation.trace_id is not None:
+            exemplar = Exemplar(
+                {"trace_id": observation.trace_id}, observation.duration_seconds,
+                observation.time,
+            )
+        self.results.record(observation, exemplar)
+
+    def skipped(self, region: str, probe: str) -> None:
+        """Count a scheduled run that was skipped.
+
+        Args:
+            region: the probe's region.
+            probe: the ``probe`` label.
+        """
+        self.results.skipped(region, probe)
+
+    def run_delayed(self, seconds: float) -> None:
+        """Observe how late a run started against its schedule.
+
+        Args:
+            seconds: the delay (0 when on time).
+        """
+        self.schedule_delay.observe(seconds)
+
+    def internal_error(self, component: Component) -> None:
+        """Count an unexpected exception (``registry_slo_internal_errors_total``).
+
+        Args:
+            component: where it happened.
+        """
+        self._count_internal_error(component)
+
+    # -- exposition --------------------------------------------------------------------
+
+    def collect(self) -> Iterable[Metric]:
+        """The domain's series as prometheus-client metric families."""
+        yield from self._scheduling.collect()
+        yield from self.results.collect()
+
+    def render(self, openmetrics: bool) -> str:
+        """The exposition text of every series (without OpenMetrics' ``# EOF``), the
+        results on their fast path.
+
+        Args:
+            openmetrics: OpenMetrics 1.0 rather than the Prometheus text format 0.0.4.
+
+        Returns:
+            The text.
+        """
+        encode = openmetrics_latest if openmetrics else generate_latest
+        scheduling = encode(self._scheduling).decode()
+        return scheduling.removesuffix("# EOF\n") + self.results.render(openmetrics)

@@ -16,13 +16,12 @@ from starlette.routing import Route
 
 from registry_slo import __version__
 from registry_slo.sli.evaluation import SLOStatus
-from registry_slo.telemetry.metrics import ExporterMetrics
 
 __all__ = ["build_app"]
 
 
 def build_app(
-    metrics: ExporterMetrics,
+    render_metrics: Callable[[bool], bytes],
     ready: Callable[[], bool],
     slos: Callable[[], Sequence[SLOStatus]] | None = None,
     status_page: Callable[[], str] | None = None,
@@ -30,11 +29,16 @@ def build_app(
     """The ASGI application.
 
     Args:
-        metrics: whose registry ``/metrics`` serves (OpenMetrics when asked for).
+        render_metrics: renders what ``/metrics`` serves (its argument: OpenMetrics,
+            when the scraper asks for it), e.g. :meth:`ExporterMetrics.render
+            <registry_slo.telemetry.metrics.ExporterMetrics.render>`.
         ready: whether ``/readyz`` answers 200 (every probe has run once).
         slos: the SLI engine's evaluation, served as JSON at ``/api/v1/slo``.
         status_page: renders the HTML status page served at ``/`` (without it, ``/``
             is a plain-text index).
+
+    Returns:
+        The Starlette application uvicorn serves.
     """
 
     async def index(request: Request) -> Response:
@@ -60,7 +64,7 @@ def build_app(
         openmetrics = content_type.startswith("application/openmetrics-text")
         # Rendering takes milliseconds per thousand series: keep it off the event loop
         # so probe timings are not disturbed by scrapes.
-        body = await asyncio.to_thread(metrics.render, openmetrics)
+        body = await asyncio.to_thread(render_metrics, openmetrics)
         headers = {}
         if "gzip" in request.headers.get("accept-encoding", ""):
             body = await asyncio.to_thread(gzip.compress, body, 1)

@@ -205,7 +205,7 @@ def test_the_series_the_rules_read_are_the_exporters() -> None:
         reason=Reason.DIGEST_MISMATCH, duration_seconds=0.3, time=1.0,
     ))
     metrics.probes.skipped("us-east", "pull")
-    metrics.track_replication("eu-west", "us-east", lambda: 1.0)
+    metrics.regions.track_replication("eu-west", "us-east", lambda: 1.0)
     scraped = metrics.render().decode()
     for name in (PROBE_REQUESTS.total, PROBE_FAILURES.total, PROBE_DURATION.bucket,
                  PROBE_DURATION.count, PROBE_LAST_RUN.name, PROBES_CONFIGURED.name,
@@ -227,14 +227,14 @@ def test_the_traffic_series_the_registry_alerts_read_are_the_exporters() -> None
     from registry_slo import vocabulary as v
 
     metrics = ExporterMetrics()
-    metrics.record_event(Observation(
+    metrics.ingest.record_event(Observation(
         region="us-east", operation="pull_manifest", source="log", success=False,
         reason=Reason.AUTH, duration_seconds=0.1, time=1.0, status=401,
     ))
-    metrics.record_tag_overwrite("us-east", "prod/web")
-    metrics.registry_storage_used.labels("us-east", "m").set(1)
-    metrics.registry_storage_capacity.labels("us-east", "m").set(2)
-    metrics.track_certificate("us-east", lambda: 1.0)
+    metrics.ingest.record_tag_overwrite("us-east", "prod/web")
+    metrics.ingest.registry_storage_used.labels("us-east", "m").set(1)
+    metrics.ingest.registry_storage_capacity.labels("us-east", "m").set(2)
+    metrics.regions.track_certificate("us-east", lambda: 1.0)
     scraped = metrics.render().decode()
     for name in (v.REGISTRY_REQUESTS.total, v.REGISTRY_FAILURES.total, v.TAG_OVERWRITES.total,
                  v.STORAGE_USED.name, v.STORAGE_CAPACITY.name, v.CERTIFICATE_EXPIRY.name):

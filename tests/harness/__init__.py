@@ -57,6 +57,7 @@ APT_PACKAGES: dict[str, str] = {
     "alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
     "chromium": "chromium",
+    "chattr": "e2fsprogs",
 }
 """Binary name → Debian package that ships it."""
 

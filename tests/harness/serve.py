@@ -57,6 +57,17 @@ class ServeProcess:
         """The end of the exporter's log."""
         return self.log.read_text(errors="replace")[-3000:]
 
+    def wait(self, timeout: float) -> int:
+        """Wait for the exporter to exit on its own.
+
+        Args:
+            timeout: seconds to wait at most.
+
+        Returns:
+            Its exit status.
+        """
+        return self.proc.wait(timeout=timeout)
+
     def stop(self) -> None:
         """SIGTERM, and the clean exit it must make."""
         self.proc.terminate()

@@ -48,6 +48,7 @@ from . import (
     push_blob,
     push_image,
 )
+from .immutable import immutable
 from .tokenserver import parse_scope
 
 FaultProxyFactory = Callable[[LocalRegistry | str], FaultProxy]
@@ -625,3 +626,15 @@ def test_skopeo_available_and_talks_to_registry(
         timeout=60,
     )
     assert json.loads(inspected.stdout) == json.loads(image.manifest)
+
+
+def test_immutable_refuses_writes_through_open_descriptors(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_bytes(b"before")
+    with path.open("r+b", buffering=0) as handle, immutable(path):
+        with pytest.raises(PermissionError):
+            handle.write(b"after")
+        with pytest.raises(PermissionError):
+            path.unlink()
+    assert path.read_bytes() == b"before"
+    path.write_bytes(b"after")  # writable again

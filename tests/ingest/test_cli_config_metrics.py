@@ -95,9 +95,9 @@ def test_record_event_series() -> None:
                      repository="team/app", status=200)
     failed = Observation("eu", "pull_blob", "log", False, Reason.NOT_FOUND, 0.0, 0.0,
                          repository="x/y", status=404, timed=False)
-    metrics.record_event(ok, "team/app")
-    metrics.record_event(ok, "team/app")
-    metrics.record_event(failed, "other")
+    metrics.ingest.record_event(ok, "team/app")
+    metrics.ingest.record_event(ok, "team/app")
+    metrics.ingest.record_event(failed, "other")
     labels = {"region": "eu", "source": "log", "operation": "pull_blob"}
     assert sample(metrics, "registry_slo_registry_requests_total", **labels, code="200") == 2
     assert sample(metrics, "registry_slo_registry_requests_total", **labels, code="404") == 1
@@ -108,7 +108,7 @@ def test_record_event_series() -> None:
                   direction="egress") == 200
     assert sample(metrics, "registry_slo_registry_repository_requests_total", region="eu",
                   repository="other", operation="pull_blob", outcome="failure") == 1
-    metrics.record_tag_overwrite("eu", "team/app")
+    metrics.ingest.record_tag_overwrite("eu", "team/app")
     assert sample(metrics, "registry_slo_registry_tag_overwrites_total", region="eu",
                   repository="team/app") == 1
     rendered = metrics.render().decode()

@@ -70,7 +70,7 @@ async def test_counts_agree_with_traffic_and_survive_restart() -> None:
         source = ScrapeSource(
             ScrapeSourceConfig(name="r-metrics", region="r", url=f"{registry.debug_url}/metrics",
                                format="distribution", interval=1, timeout=1),
-            metrics,
+            metrics.ingest,
         )
         async with httpx.AsyncClient() as client, httpx.AsyncClient() as traffic:
             await traffic.get(f"{registry.url}/v2/")  # before the baseline: not counted

@@ -41,7 +41,7 @@ async def test_lines_become_metrics_and_bad_lines_are_counted(tmp_path: Path) ->
     good = (FIXTURES / "distribution-2.8.2.json.log").read_bytes()
     log.write_bytes(good + b"{broken\n\xff\xfe\n")
     metrics = ExporterMetrics()
-    service = IngestService(config(tmp_path, log), metrics)
+    service = IngestService(config(tmp_path, log), metrics.ingest)
     await run_until(service, metrics, 49)
     assert sample(metrics, "registry_slo_ingest_lines_total", source="reg") == 49
     assert sample(metrics, "registry_slo_ingest_observations_total", source="reg") == 18
@@ -61,7 +61,7 @@ async def test_a_failing_poll_is_counted_and_the_source_goes_on(
     log = tmp_path / "registry.log"
     log.write_bytes((FIXTURES / "distribution-2.8.2.json.log").read_bytes())
     metrics = ExporterMetrics()
-    service = IngestService(config(tmp_path, log), metrics)
+    service = IngestService(config(tmp_path, log), metrics.ingest)
     tailer = service.sources[0].tailer
     real_poll = tailer.poll
     failures = iter([OSError("disk on fire")])

@@ -44,7 +44,7 @@ def test_manifest_pushes_are_counted_by_artifact(tmp_path: Path) -> None:
     config = IngestConfig(checkpoint_dir=tmp_path, logs=[{
         "name": "east-log", "region": "east", "format": "distribution",
         "paths": [str(tmp_path / "registry.log")]}])
-    service = IngestService(config, metrics)
+    service = IngestService(config, metrics.ingest)
     sink = service.sources[0].tailer.pipeline.sink
 
     def value(artifact: str) -> float | None:
@@ -77,7 +77,7 @@ def test_filesystem_usage_is_what_statvfs_says(tmp_path: Path) -> None:
 def test_filesystem_sources_feed_the_storage_gauges(tmp_path: Path) -> None:
     metrics = ExporterMetrics()
     IngestService(IngestConfig(filesystems=[
-        {"name": "east-storage", "region": "east", "path": str(tmp_path)}]), metrics)
+        {"name": "east-storage", "region": "east", "path": str(tmp_path)}]), metrics.ingest)
     labels = {"region": "east", "source": "east-storage"}
     used = metrics.registry.get_sample_value("registry_slo_registry_storage_used_bytes",
                                              labels)

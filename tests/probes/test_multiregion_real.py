@@ -94,8 +94,8 @@ async def test_lag_bounded_grows_when_stopped_recovers(
     probes, trackers = build_probes(settings, states, lambda _t, lag: first_sights.append(lag))
     assert {p.probe.kind for p in probes} >= {"heartbeat", "replication"}
     (tracker,) = trackers
-    metrics.track_replication(tracker.region, tracker.source_region, tracker.lag)
-    scheduler = ProbeScheduler(probes, metrics, first_run_within=0.1)
+    metrics.regions.track_replication(tracker.region, tracker.source_region, tracker.lag)
+    scheduler = ProbeScheduler(probes, metrics.probes, first_run_within=0.1)
     loop = SyncLoop(primary, mirror)
     scheduler.start()
     loop.start()
@@ -250,11 +250,11 @@ async def test_cache_warm_and_cold_then_upstream_outage(
     ]})
     states = build_regions(settings)
     metrics = ExporterMetrics()
-    probes, _ = build_probes(settings, states, cache_counters=metrics.cache_counters.update)
+    probes, _ = build_probes(settings, states, cache_counters=metrics.regions.cache_counters.update)
     assert sorted(p.probe.kind for p in probes if p.probe.region == "edge") == [
         "auth", "cache", "pull"]
     edge = states["edge"]
-    warm, cold = PullProbe(edge), ColdCacheProbe(edge, metrics.cache_counters.update)
+    warm, cold = PullProbe(edge), ColdCacheProbe(edge, metrics.regions.cache_counters.update)
     try:
         for _ in range(3):
             for probe in (warm, cold):

@@ -36,7 +36,7 @@ async def test_blackholed_region_does_not_delay_healthy_one(
             ScheduledProbe(PullProbe(bad), interval=1.0, jitter=0.0, timeout=0.9),
             ScheduledProbe(AuthProbe(bad), interval=1.0, jitter=0.0, timeout=0.9),
         ],
-        metrics,
+        metrics.probes,
         sinks=[seen.append],
         first_run_within=0.1,
     )
@@ -70,7 +70,7 @@ async def test_overrunning_probe_is_skipped_not_stacked(
     metrics = ExporterMetrics()
     # A timeout longer than the interval (not allowed by config, possible by API).
     scheduled = ScheduledProbe(AuthProbe(bad), interval=1.0, jitter=0.0, timeout=2.5)
-    scheduler = ProbeScheduler([scheduled], metrics, first_run_within=0.05)
+    scheduler = ProbeScheduler([scheduled], metrics.probes, first_run_within=0.05)
     scheduler.start()
     await asyncio.sleep(4.0)
     assert sample(metrics, "registry_slo_probe_runs_in_flight") <= 1
@@ -87,7 +87,7 @@ async def test_failures_logged_on_change_and_every_nth_repeat(stopped_registry_u
 
     state = region(stopped_registry_url, name="down")
     scheduled = ScheduledProbe(AuthProbe(state), interval=1.0, jitter=0.0, timeout=1.0)
-    scheduler = ProbeScheduler([scheduled], ExporterMetrics())
+    scheduler = ProbeScheduler([scheduled], ExporterMetrics().probes)
     with capture_logs() as logs:
         for _ in range(REPEAT_EVERY + 2):
             await scheduler.run_once(scheduled)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -9,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from harness.immutable import immutable
 
-from registry_slo.sli.engine import COARSE_WIDTH, FINE_WIDTH, SLIEngine
+from registry_slo.sli.engine import COARSE_WIDTH, FINE_WIDTH, MAX_FAILED_FLUSHES, SLIEngine
 from registry_slo.sli.store import STORE_FILE, SLOStore, StoreBatch, StoreError
 from registry_slo.sli.windows import DAY, HOUR, MINUTE
 
@@ -179,6 +181,27 @@ def test_a_failed_write_is_retried_with_the_next_flush(
     engine.close()
     restarted = engine_at(tmp_path, Clock())
     assert counts(restarted)["pull-availability/east"] == (1, 1)
+    restarted.close()
+
+
+async def test_a_store_that_stays_unwritable_ends_the_engines_run(tmp_path: Path) -> None:
+    errors: list[int] = []
+    engine = SLIEngine(settings().slo_targets(), tmp_path, flush_interval=0.1, clock=Clock(),
+                       on_store_error=lambda: errors.append(1))
+    engine.open()
+    engine.observe(probe("east", "pull"))
+    assert engine.flush() > 0
+    engine.observe(probe("east", "pull", success=False))  # to be written, and not writable
+    # The write-ahead log refuses writes (root included), through SQLite's open descriptor.
+    with immutable(tmp_path / f"{STORE_FILE}-wal"), pytest.raises(
+        StoreError, match=f"could not be written {MAX_FAILED_FLUSHES} times in a row "
+                          r"\(last: disk I/O error\)"
+    ):
+        await asyncio.wait_for(engine.run(asyncio.Event()), 10)
+    assert engine.store is None  # closed all the same
+    assert len(errors) >= MAX_FAILED_FLUSHES
+    restarted = engine_at(tmp_path, Clock())
+    assert counts(restarted)["pull-availability/east"] == (0, 1)  # what was committed
     restarted.close()
 
 

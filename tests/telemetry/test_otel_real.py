@@ -163,7 +163,7 @@ async def test_unreachable_collector_never_slows_probing(
     scheduler = ProbeScheduler(
         [ScheduledProbe(PullProbe(state), 0.5, 0.0, 2.0),
          ScheduledProbe(AuthProbe(state), 0.5, 0.0, 2.0)],
-        metrics, first_run_within=0.05, tracer=otel.tracer,
+        metrics.probes, first_run_within=0.05, tracer=otel.tracer,
     )
     scheduler.start()
     await asyncio.sleep(5)

@@ -1,0 +1,97 @@
+"""Region health: replication lag, registry clocks, TLS certificates, pull-through caches.
+
+What the multi-region probes learn about a region beyond each run's result (M6, M13):
+most of it is computed at scrape from what the probes last saw (the lag keeps growing
+while replication is stopped), the rest is the registries' own counters as last read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import Gauge, Histogram
+
+from registry_slo.telemetry._last_read import RegistryCacheCounters
+from registry_slo.telemetry._series import SeriesGroup
+from registry_slo.vocabulary import CERTIFICATE_EXPIRY, LAG_BUCKETS, REPLICATION_LAG
+
+__all__ = ["RegionMetrics"]
+
+
+class RegionMetrics(SeriesGroup):
+    """The region health series (their values are read at scrape from ``track_*``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.replication_lag = self.add(Gauge(
+            REPLICATION_LAG.name,
+            "Seconds since the newest heartbeat visible on the mirror was written at the "
+            "source region; computed at scrape, so it keeps growing while replication is "
+            "stopped. NaN until the mirror has shown a heartbeat.",
+            ["region", "source_region"],
+            registry=None,
+        ))
+        self.replication_lag_first_sight = self.add(Histogram(
+            "registry_slo_replication_lag_at_first_sight_seconds",
+            "Age of each new heartbeat when first seen on the mirror (includes up to one "
+            "heartbeat interval of polling delay).",
+            ["region", "source_region"],
+            buckets=LAG_BUCKETS,
+            registry=None,
+        ))
+        self.clock_offset = self.add(Gauge(
+            "registry_slo_registry_clock_offset_seconds",
+            "Estimated offset of the registry's clock from the exporter's "
+            "(registry - exporter), from HTTP Date headers; lag figures are only as good "
+            "as the clocks.",
+            ["region"],
+            registry=None,
+        ))
+        self.cache_counters = self.add(RegistryCacheCounters())
+        self.certificate_expiry = self.add(Gauge(
+            CERTIFICATE_EXPIRY.name,
+            "Unix time at which the registry's TLS certificate expires, as presented to the "
+            "probes (https regions with verification; NaN until a probe has connected).",
+            ["region"],
+            registry=None,
+        ))
+
+    def track_replication(
+        self, region: str, source_region: str, lag: Callable[[], float]
+    ) -> None:
+        """Serve ``lag()`` as the replication lag of ``region`` behind ``source_region``.
+
+        Args:
+            region: the mirror.
+            source_region: the region it replicates from.
+            lag: seconds, read at every scrape (NaN while unknown).
+        """
+        self.replication_lag.labels(region, source_region).set_function(lag)
+
+    def first_sight(self, region: str, source_region: str, lag: float) -> None:
+        """Observe the age of a heartbeat ``region`` showed for the first time.
+
+        Args:
+            region: the mirror.
+            source_region: the region the heartbeat was written at.
+            lag: its age in seconds when first seen.
+        """
+        self.replication_lag_first_sight.labels(region, source_region).observe(lag)
+
+    def track_clock(self, region: str, offset: Callable[[], float]) -> None:
+        """Serve ``offset()`` as the clock offset of ``region``'s registry.
+
+        Args:
+            region: the region.
+            offset: seconds (registry - exporter), read at every scrape.
+        """
+        self.clock_offset.labels(region).set_function(offset)
+
+    def track_certificate(self, region: str, expiry: Callable[[], float]) -> None:
+        """Serve ``expiry()`` as the TLS certificate expiry of ``region``'s registry.
+
+        Args:
+            region: the region.
+            expiry: Unix time, read at every scrape (NaN while unknown).
+        """
+        self.certificate_expiry.labels(region).set_function(expiry)
