@@ -7,7 +7,6 @@ bash scripts/bootstrap.sh --dev
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff" && ruff check registry_slo tests bench
 echo "== mypy" && mypy
-if registry-slo generate --help >/dev/null 2>&1; then
-  echo "== generated artifacts" && registry-slo generate --check --config examples/regions.yaml
-fi
+echo "== import layers (docs/architecture.md)" && lint-imports
+echo "== generated artifacts" && registry-slo generate --check --config examples/regions.yaml
 echo "== pytest" && pytest -q -p no:cacheprovider "$@"

@@ -11,7 +11,8 @@ line) see the whole :class:`Settings`. One module per section:
 
 - ``_regions``: regions, credentials, TLS, probes, replication;
 - ``_ingest``: log, notification, scrape and filesystem sources;
-- ``_slos``: SLOs, their SLIs (and which events are bad), their targets;
+- ``_slos``: SLOs and their SLIs (and which events are bad);
+- ``_topology``: what the SLOs apply to, and the (SLO, region) targets;
 - ``_alerting``: receivers, rule mode, alert thresholds, maintenance windows;
 - ``_service``: OpenTelemetry, the SLI engine, state directory, listen addresses;
 - ``_settings`` and ``_load``: the whole, and reading it from a file.
@@ -64,14 +65,13 @@ from registry_slo.config._slos import (
     ProbeSuccessSLI,
     ReplicationLagSLI,
     SLOSpec,
-    SLOTarget,
-    SLOTopology,
     TrafficLatencySLI,
     TrafficSLI,
     TrafficSuccessSLI,
     label_name_problem,
     sli_summary,
 )
+from registry_slo.config._topology import SLOTarget, SLOTopology
 from registry_slo.vocabulary import ProbeKind
 
 __all__ = [

@@ -18,7 +18,8 @@ from registry_slo.config._service import (
     SLOEngineConfig,
     default_state_dir,
 )
-from registry_slo.config._slos import SLOSpec, SLOTarget, SLOTopology
+from registry_slo.config._slos import SLOSpec
+from registry_slo.config._topology import SLOTarget, SLOTopology
 
 __all__ = ["ENV_PREFIX", "Defaults", "Settings"]
 

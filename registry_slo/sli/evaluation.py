@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, assert_never
 
+from registry_slo._units import format_duration
 from registry_slo.config import (
     AuthSuccessSLI,
     ProbeLatencySLI,
@@ -28,7 +29,6 @@ from registry_slo.sli.windows import (
     error_ratio,
     slo_windows,
     tier_firing,
-    window_name,
 )
 
 __all__ = ["SLOStatus", "TierStatus", "WindowStatus", "describe_sli", "evaluate_target"]
@@ -55,7 +55,7 @@ class WindowStatus:
     @property
     def name(self) -> str:
         """Prometheus' spelling of the window (``5m``, ``30d``)."""
-        return window_name(self.seconds)
+        return format_duration(self.seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +124,7 @@ class SLOStatus:
             "objective": slo.objective,
             "objective_ratio": slo.objective_ratio,
             "error_budget": error_budget(slo.objective_ratio),
-            "period": window_name(slo.period_seconds),
+            "period": format_duration(slo.period_seconds),
             "period_seconds": slo.period_seconds,
             "labels": dict(sorted(slo.labels.items())),
             "windows": [
@@ -145,8 +145,8 @@ class SLOStatus:
                 {
                     "name": t.tier.name,
                     "severity": t.tier.severity,
-                    "long_window": window_name(t.tier.long_window),
-                    "short_window": window_name(t.tier.short_window),
+                    "long_window": format_duration(t.tier.long_window),
+                    "short_window": format_duration(t.tier.short_window),
                     "factor": t.factor,
                     "firing": t.firing,
                 }

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from registry_slo._units import format_duration, objective_ratio
+from registry_slo._units import objective_ratio
 from registry_slo.vocabulary import ALERT_WINDOWS, DAY, HOUR, MINUTE
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "slo_windows",
     "tier_firing",
     "time_to_exhaustion",
-    "window_name",
 ]
 
 Severity = Literal["page", "ticket"]
@@ -240,8 +239,3 @@ def single_failure_burn(events_per_second: float, window: float, objective: floa
 def slo_windows(period: int) -> tuple[int, ...]:
     """Every window an SLO needs, ascending: the alert windows plus the period itself."""
     return tuple(sorted({*ALERT_WINDOWS, period}))
-
-
-def window_name(seconds: float) -> str:
-    """Prometheus' spelling of a window (``5m``, ``1h``, ``3d``, ``30d``)."""
-    return format_duration(seconds)

@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from html import escape
 
 from registry_slo import __version__
+from registry_slo._units import format_duration
 from registry_slo.config import sli_summary
 from registry_slo.observation import Observation
 from registry_slo.sli.evaluation import SLOStatus
-from registry_slo.sli.windows import DAY, HOUR, MINUTE, window_name
+from registry_slo.sli.windows import DAY, HOUR, MINUTE
 
 __all__ = [
     "BURN_WINDOWS",
@@ -203,7 +204,7 @@ def _slo_rows(statuses: Sequence[SLOStatus], now: float) -> str:
             + "</td>",
             f'<td data-field="sli">{escape(sli_summary(slo.sli))}</td>',
             f'<td class="num" data-field="objective" data-value="{_num(slo.objective)}">'
-            f"{slo.objective:g}% / {escape(window_name(slo.period_seconds))}</td>",
+            f"{slo.objective:g}% / {escape(format_duration(slo.period_seconds))}</td>",
             f'<td class="num" data-field="budget" data-value="{_num(budget)}">'
             f'<span class="{budget_class}">{format_percent(budget)}</span></td>',
         ]
@@ -218,8 +219,8 @@ def _slo_rows(statuses: Sequence[SLOStatus], now: float) -> str:
         firing = [t for t in s.tiers if t.firing]
         alerts = ", ".join(
             f'<span class="{"bad" if t.tier.severity == "page" else "pending"}">'
-            f"{escape(t.tier.severity)} {escape(window_name(t.tier.long_window))}/"
-            f"{escape(window_name(t.tier.short_window))} &gt; {t.factor:g}x</span>"
+            f"{escape(t.tier.severity)} {escape(format_duration(t.tier.long_window))}/"
+            f"{escape(format_duration(t.tier.short_window))} &gt; {t.factor:g}x</span>"
             for t in firing
         ) or '<span class="muted">none</span>'
         cells.append(f'<td data-field="alerts">{alerts}</td>')
@@ -228,7 +229,7 @@ def _slo_rows(statuses: Sequence[SLOStatus], now: float) -> str:
             f'<tr data-slo="{_attr(slo.name)}" data-region="{_attr(s.region)}">'
             f"{''.join(cells)}</tr>"
         )
-    heads = "".join(f"<th>burn {escape(window_name(w))}</th>" for w in BURN_WINDOWS)
+    heads = "".join(f"<th>burn {escape(format_duration(w))}</th>" for w in BURN_WINDOWS)
     return (
         "<table><thead><tr><th>SLO</th><th>SLI</th><th>objective</th>"
         f"<th>budget remaining</th>{heads}<th>burn period</th><th>burning (alert rows)</th>"

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from registry_slo._units import format_duration
 from registry_slo.sli.windows import (
     ALERT_WINDOWS,
     BURN_RATE_TIERS,
@@ -23,7 +24,6 @@ from registry_slo.sli.windows import (
     slo_windows,
     tier_firing,
     time_to_exhaustion,
-    window_name,
 )
 
 PAGE_1H, PAGE_6H, TICKET_1D, TICKET_3D = BURN_RATE_TIERS
@@ -127,11 +127,11 @@ def test_single_failure_burn_of_a_probe_every_30s() -> None:
 
 
 def test_slo_windows() -> None:
-    assert [window_name(w) for w in slo_windows(30 * DAY)] == [
+    assert [format_duration(w) for w in slo_windows(30 * DAY)] == [
         "5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d",
     ]
     assert slo_windows(3 * DAY) == ALERT_WINDOWS
-    assert window_name(28 * DAY) == "28d"
+    assert format_duration(28 * DAY) == "28d"
 
 
 def test_for_durations_grow_with_the_tier() -> None:
