@@ -150,9 +150,9 @@ class Exporter:
         )
         for tracker in trackers:
             self.metrics.regions.track_replication(
-                tracker.region, tracker.source_region, tracker.lag
+                tracker.region, tracker.source_region, tracker.reading
             )
-            self.engine.track_lag(tracker.region, tracker.lag)
+            self.engine.track_lag(tracker.region, tracker.reading)
         self.metrics.slos.track(self.engine.evaluate)
         for state in self.states.values():
             self.metrics.regions.track_clock(state.name, state.client.clock.value)
@@ -170,6 +170,7 @@ class Exporter:
         self.ingest = IngestService(
             settings.ingest, self.metrics.ingest, [self.engine.observe],
             self.engine.cursor if self.engine.persistent else None,
+            protected=settings.alerting.protected_repositories,
         )
         self.app = build_app(
             self.metrics.render, lambda: self.scheduler.ready, self.engine.evaluate,

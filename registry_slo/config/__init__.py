@@ -14,6 +14,7 @@ line) see the whole :class:`Settings`. One module per section:
 - ``_slos``: SLOs and their SLIs (and which events are bad);
 - ``_topology``: what the SLOs apply to, and the (SLO, region) targets;
 - ``_alerting``: receivers, rule mode, alert thresholds, maintenance windows;
+- ``_prometheus``: the Prometheus that runs the generated rules (its intervals);
 - ``_service``: OpenTelemetry, the SLI engine, state directory, listen addresses;
 - ``_settings`` and ``_load``: the whole, and reading it from a file.
 """
@@ -37,6 +38,7 @@ from registry_slo.config._ingest import (
     default_checkpoint_dir,
 )
 from registry_slo.config._load import ConfigError, load_config
+from registry_slo.config._prometheus import MIN_SCRAPES_PER_WINDOW, PrometheusConfig
 from registry_slo.config._regions import (
     CACHE_PROBE_KINDS,
     DEFAULT_PROBE_KINDS,
@@ -79,6 +81,7 @@ __all__ = [
     "DEFAULT_PROBE_KINDS",
     "ENV_PREFIX",
     "FORMAT_NAMES",
+    "MIN_SCRAPES_PER_WINDOW",
     "RESERVED_LABELS",
     "SLI",
     "SLO_NAME",
@@ -103,6 +106,7 @@ __all__ = [
     "ProbeLatencySLI",
     "ProbeSLI",
     "ProbeSuccessSLI",
+    "PrometheusConfig",
     "Receiver",
     "RegionConfig",
     "ReplicationConfig",

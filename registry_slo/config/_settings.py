@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from registry_slo.config._alerting import AlertingConfig, check_alerting
 from registry_slo.config._base import Strict
 from registry_slo.config._ingest import IngestConfig
+from registry_slo.config._prometheus import PrometheusConfig
 from registry_slo.config._regions import RegionConfig, ReplicationConfig
 from registry_slo.config._service import (
     Listen,
@@ -57,6 +58,7 @@ class Settings(BaseSettings):
         "default: see default_state_dir",
     )
     slo_engine: SLOEngineConfig = SLOEngineConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -36,7 +36,8 @@ from registry_slo.generate._files import compare_generated, write_generated
 from registry_slo.generate._model import GenerationError, num, period_name
 from registry_slo.generate._yaml import HEADER, dump
 from registry_slo.generate.alertmanager import alertmanager_config
-from registry_slo.sli.windows import BURN_RATE_TIERS, MINUTE, single_failure_burn
+from registry_slo.generate.alerts import SKIPPED_INTERVALS
+from registry_slo.sli.windows import BURN_RATE_TIERS, single_failure_burn
 
 __all__ = ["GenerationError", "check", "generate", "render", "warnings"]
 
@@ -105,7 +106,8 @@ def render(settings: Settings) -> dict[str, str]:
         rule_file = f"rules/slo-{name}.yml"
         files[rule_file] = dump(_slo_rule_file(targets, settings))
         files[f"tests/slo-{name}.test.yml"] = dump(
-            promtool_tests.slo_test_file(targets, f"../{rule_file}", settings.alerting),
+            promtool_tests.slo_test_file(targets, f"../{rule_file}", settings.alerting,
+                                         promtool_tests.Timing.of(settings.prometheus)),
             comment=f"promtool test rules: proves {rule_file} (see docs/slos.md).",
         )
     if settings.regions:
@@ -179,7 +181,7 @@ def check(settings: Settings, committed_dir: str | Path) -> list[str]:
     return compare_generated(render(settings), _generated_files(directory), directory)
 
 
-def _single_failure_warning(target: SLOTarget) -> str | None:
+def _single_failure_warning(target: SLOTarget, evaluation: float) -> str | None:
     """The warning when one bad event (a failed probe, a minute of lag) pages."""
     slo = target.slo
     sli = slo.sli
@@ -189,15 +191,16 @@ def _single_failure_warning(target: SLOTarget) -> str | None:
         case TrafficSuccessSLI() | TrafficLatencySLI():
             return None  # how many events an hour holds depends on the users
         case ReplicationLagSLI():
-            # Lag is sampled once per rule evaluation (assumed 1m).
-            burn = single_failure_burn(1 / MINUTE, fast.long_window, slo.objective_ratio)
+            # Lag is sampled once per rule evaluation.
+            burn = single_failure_burn(1 / evaluation, fast.long_window, slo.objective_ratio)
             if burn <= factor:
                 return None
+            step = human_duration(evaluation)
             return (
                 f"SLO {slo.name!r} in {target.region}: lag is sampled once per rule "
-                f"evaluation; with 1m evaluations a single minute behind burns "
+                f"evaluation; with {step} evaluations one sample behind burns "
                 f"{num(round(burn, 1))}x the budget over 1h, above the {num(factor)}x "
-                "page threshold: one bad minute pages. Lower the objective."
+                f"page threshold: one bad evaluation pages. Lower the objective."
             )
         case ProbeSuccessSLI() | ProbeLatencySLI() | AuthSuccessSLI():
             burn = single_failure_burn(1 / target.probe_interval, fast.long_window,
@@ -221,7 +224,8 @@ def warnings(settings: Settings) -> list[str]:
 
     - an objective so high that a single failed probe (or, for replication lag, a
       single minute behind) pages: the 1h window holds too few events;
-    - an objective so low that even a full outage cannot page.
+    - an objective so low that even a full outage cannot page;
+    - a window raised to four scrapes of ``prometheus.scrape_interval``.
     """
     out = []
     fast = BURN_RATE_TIERS[0]
@@ -234,7 +238,18 @@ def warnings(settings: Settings) -> list[str]:
                 f"outage burns less than {num(factor)}x; it can never page"
             )
             continue
-        warning = _single_failure_warning(target)
+        warning = _single_failure_warning(target, settings.prometheus.evaluation_interval)
         if warning is not None:
             out.append(warning)
+    scrape = human_duration(settings.prometheus.scrape_interval)
+    for region in settings.regions:
+        nominal = SKIPPED_INTERVALS * region.probe.interval
+        window = alerts.skipped_window(region, settings.prometheus)
+        if window > nominal:
+            out.append(
+                f"region {region.name!r}: {alerts.SKIPPED_ALERT} counts skipped runs over "
+                f"{human_duration(window)}, not {SKIPPED_INTERVALS} probe intervals "
+                f"({human_duration(nominal)}): a window must hold 4 scrapes of "
+                f"prometheus.scrape_interval ({scrape})"
+            )
     return out

@@ -22,6 +22,7 @@ import fnmatch
 import heapq
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from registry_slo.config import RepositoryLabels
@@ -46,14 +47,19 @@ class RepositoryLabeler:
 
     Args:
         config: the ``ingest.repositories`` section.
+        keep: repositories always labelled with their own name (bounded by config).
         reevaluate_every: requests between two re-evaluations of the top N, after warm-up.
         warmup: requests per region during which the top N is re-evaluated every time.
     """
 
     def __init__(
-        self, config: RepositoryLabels, reevaluate_every: int = 1000, warmup: int = 1000
+        self, config: RepositoryLabels, reevaluate_every: int = 1000, warmup: int = 1000,
+        keep: Iterable[str] = (),
     ) -> None:
         self.config = config
+        # Alerts select these by name (protected repositories): never folded into
+        # "other", whatever the allow-list or the top N say.
+        self._keep = frozenset(keep)
         self._allow = (
             re.compile("|".join(fnmatch.translate(p) for p in config.allow))
             if config.allow
@@ -71,6 +77,8 @@ class RepositoryLabeler:
         """The label for ``repository`` in ``region`` (``None`` stays ``None``)."""
         if repository is None:
             return None
+        if repository in self._keep:
+            return repository
         if self._allow is not None:
             return repository if self._allow.fullmatch(repository) else OTHER
         if self._top_n == 0:

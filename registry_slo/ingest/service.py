@@ -33,7 +33,7 @@ from registry_slo.ingest.scrape import ScrapeRecorder, ScrapeSource
 from registry_slo.ingest.sink import LineCounts
 from registry_slo.ingest.tail import FileTailer
 from registry_slo.observation import Observation
-from registry_slo.vocabulary import Component
+from registry_slo.vocabulary import OPERATIONS, Component, Reason
 
 __all__ = ["IngestRecorder", "IngestService", "MetricsSink", "TrafficRecorder"]
 
@@ -76,6 +76,17 @@ class IngestRecorder(TrafficRecorder, ScrapeRecorder, Protocol):
         self, region: str, source: str, artifacts: Iterable[str]
     ) -> None:
         """Declare a source's manifest push series, one per artifact kind, at zero."""
+        ...
+
+    def configure_traffic_failures(
+        self, region: str, sources: Iterable[str], operations: Iterable[str],
+        reasons: Iterable[str],
+    ) -> None:
+        """Declare the failure series of ``sources`` for these operations and reasons."""
+        ...
+
+    def configure_tag_overwrites(self, region: str, repositories: Iterable[str]) -> None:
+        """Declare the tag overwrite series of ``repositories`` in ``region``."""
         ...
 
     def record_ingest_files(
@@ -154,6 +165,9 @@ class IngestService:
         observers: also receive every operation read (the SLI engine's traffic SLIs).
         cursors: name → where a log source keeps its checkpoint instead of its file
             (the SLI engine's cursors: committed with the counts of the lines before).
+        protected: repositories whose moved tags page (``alerting.protected_repositories``):
+            labelled by name, their overwrite series created at zero in every region
+            with a source.
     """
 
     def __init__(
@@ -162,11 +176,12 @@ class IngestService:
         metrics: IngestRecorder,
         observers: Sequence[Callable[[Observation], None]] = (),
         cursors: Callable[[str], Cursor] | None = None,
+        protected: Sequence[str] = (),
     ) -> None:
         self.config = config
         self.metrics = metrics
         sink = MetricsSink(metrics, observers)
-        labeler = RepositoryLabeler(config.repositories)
+        labeler = RepositoryLabeler(config.repositories, keep=protected)
         overwrites = TagOverwriteDetector(config.tag_memory)
         directory = config.checkpoint_path
         self.sources: list[_Source] = []
@@ -191,8 +206,7 @@ class IngestService:
                 rotate_wait=config.rotate_wait,
                 checkpoint_interval=config.checkpoint_interval,
             )
-            metrics.configure_ingest_source(source.name)
-            metrics.configure_manifest_pushes(source.region, source.name, ARTIFACT_KINDS)
+            self._declare(source.region, source.name, protected)
             self.sources.append(_Source(source, tailer))
         self.scrapes = [ScrapeSource(source, metrics) for source in config.scrapes]
         for filesystem in config.filesystems:
@@ -207,12 +221,18 @@ class IngestService:
                 pipelines[endpoint.name] = SourcePipeline(
                     endpoint.name, None, sink, labeler, overwrites
                 )
-                metrics.configure_ingest_source(endpoint.name)
-                metrics.configure_manifest_pushes(endpoint.region, endpoint.name,
-                                                  ARTIFACT_KINDS)
+                self._declare(endpoint.region, endpoint.name, protected)
             self.receiver = NotificationReceiver(
                 notifications, pipelines, metrics.record_notification_request
             )
+
+    def _declare(self, region: str, source: str, protected: Sequence[str]) -> None:
+        """Create the series of a log or notification source that alerts read, at zero:
+        ``rate()`` and ``increase()`` cannot see the first event of a series born at 1."""
+        self.metrics.configure_ingest_source(source)
+        self.metrics.configure_manifest_pushes(region, source, ARTIFACT_KINDS)
+        self.metrics.configure_traffic_failures(region, [source], OPERATIONS, [Reason.AUTH])
+        self.metrics.configure_tag_overwrites(region, protected)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow every source until ``stop`` is set, then save the checkpoints.

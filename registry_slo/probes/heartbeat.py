@@ -113,11 +113,19 @@ class LagTracker:
     newest: float | None = None
     writer: str | None = None
     now: Callable[[], float] = time.time
+    checked: bool = False
+    """Whether the reader has looked at the mirror yet (with or without success)."""
 
     def lag(self) -> float:
         """Seconds since the newest heartbeat visible on the mirror was written (NaN before
         the first one)."""
         return float("nan") if self.newest is None else max(0.0, self.now() - self.newest)
+
+    def reading(self) -> float | None:
+        """:meth:`lag`, or ``None`` before the reader first looked: a lag not yet read
+        is not exported (a fresh exporter is not behind), while a mirror that was read
+        and showed no heartbeat is (NaN: unknown counts as behind)."""
+        return self.lag() if self.checked else None
 
     def see(self, written_at: float, writer: str) -> float | None:
         """Record a heartbeat; return its lag at first sight when it is newer than any seen."""
@@ -146,6 +154,12 @@ class ReplicationReader(Probe):
         self.on_first_sight = on_first_sight
 
     async def run(self) -> Outcome:
+        try:
+            return await self._read()
+        finally:
+            self.tracker.checked = True
+
+    async def _read(self) -> Outcome:
         client, repository = self.state.client, self.state.repository
         with phase("manifest"):
             manifest = await client.get_manifest(repository, self.tag)

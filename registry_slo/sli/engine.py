@@ -83,7 +83,7 @@ COARSE_WIDTH = HOUR
 MAX_FAILED_FLUSHES = 3
 """Flushes in a row that may fail before :meth:`SLIEngine.run` gives the store up."""
 
-Lag = Callable[[], float]
+Lag = Callable[[], float | None]
 
 
 @dataclass
@@ -349,8 +349,8 @@ class SLIEngine:
                     state.count(now, bad)
 
     def track_lag(self, region: str, lag: Lag) -> None:
-        """Read ``lag()`` (seconds, NaN when unknown) as one of ``region``'s replication
-        lags; a region's lag is the largest of them."""
+        """Read ``lag()`` (seconds, NaN when unknown, ``None`` while not read yet) as one
+        of ``region``'s replication lags; a region's lag is the largest of them."""
         self._lags.setdefault(region, []).append(lag)
 
     def sample_lag(self) -> None:
@@ -360,10 +360,11 @@ class SLIEngine:
             for state in self._lag_states:
                 sli = state.target.slo.sli
                 assert isinstance(sli, ReplicationLagSLI)
-                sources = self._lags.get(state.target.region)
-                if not sources:
-                    continue
-                state.count(now, sli.bad_sample([lag() for lag in sources]))
+                readings = [lag() for lag in self._lags.get(state.target.region, ())]
+                known = [r for r in readings if r is not None]
+                if not known:
+                    continue  # nothing read yet: no sample, neither good nor bad
+                state.count(now, sli.bad_sample(known))
 
     # -- reading -----------------------------------------------------------------------
 

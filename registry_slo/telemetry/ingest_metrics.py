@@ -239,6 +239,17 @@ class IngestMetrics(SeriesGroup):
         for source, operation, reason in itertools.product(sources, operations, reasons):
             self.registry_failures.labels(region, source, operation, reason)
 
+    def configure_tag_overwrites(self, region: str, repositories: Iterable[str]) -> None:
+        """Create the tag overwrite series of protected repositories at zero, so that
+        ``increase()`` sees the first moved tag.
+
+        Args:
+            region: a region with a log or notification source.
+            repositories: ``alerting.protected_repositories``.
+        """
+        for repository in repositories:
+            self.registry_tag_overwrites.labels(region, repository)
+
     # -- log and notification sources -------------------------------------------------------
 
     def record_event(self, observation: Observation, repository: str | None = None) -> None:

@@ -7,9 +7,12 @@ while replication is stopped), the rest is the registries' own counters as last 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from prometheus_client import Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from registry_slo.telemetry._last_read import RegistryCacheCounters
 from registry_slo.telemetry._series import SeriesGroup
@@ -18,19 +21,35 @@ from registry_slo.vocabulary import CERTIFICATE_EXPIRY, LAG_BUCKETS, REPLICATION
 __all__ = ["RegionMetrics"]
 
 
+class _ReplicationLag(Collector):
+    """``registry_slo_replication_lag_seconds``, read at scrape; a pair whose lag has
+    not been read yet has no sample."""
+
+    def __init__(self) -> None:
+        self.readings: dict[tuple[str, str], Callable[[], float | None]] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        family = GaugeMetricFamily(
+            REPLICATION_LAG.name,
+            "Seconds since the newest heartbeat visible on the mirror was written at the "
+            "source region; computed at scrape, so it keeps growing while replication is "
+            "stopped. NaN when the mirror was read and has shown no heartbeat yet; no "
+            "sample before the first read.",
+            labels=["region", "source_region"],
+        )
+        for (region, source_region), reading in sorted(self.readings.items()):
+            value = reading()
+            if value is not None:
+                family.add_metric([region, source_region], value)
+        yield family
+
+
 class RegionMetrics(SeriesGroup):
     """The region health series (their values are read at scrape from ``track_*``)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.replication_lag = self.add(Gauge(
-            REPLICATION_LAG.name,
-            "Seconds since the newest heartbeat visible on the mirror was written at the "
-            "source region; computed at scrape, so it keeps growing while replication is "
-            "stopped. NaN until the mirror has shown a heartbeat.",
-            ["region", "source_region"],
-            registry=None,
-        ))
+        self.replication_lag = self.add(_ReplicationLag())
         self.replication_lag_first_sight = self.add(Histogram(
             "registry_slo_replication_lag_at_first_sight_seconds",
             "Age of each new heartbeat when first seen on the mirror (includes up to one "
@@ -57,16 +76,17 @@ class RegionMetrics(SeriesGroup):
         ))
 
     def track_replication(
-        self, region: str, source_region: str, lag: Callable[[], float]
+        self, region: str, source_region: str, lag: Callable[[], float | None]
     ) -> None:
         """Serve ``lag()`` as the replication lag of ``region`` behind ``source_region``.
 
         Args:
             region: the mirror.
             source_region: the region it replicates from.
-            lag: seconds, read at every scrape (NaN while unknown).
+            lag: seconds, read at every scrape (NaN while unknown, ``None``: not read
+                yet, no sample).
         """
-        self.replication_lag.labels(region, source_region).set_function(lag)
+        self.replication_lag.readings[region, source_region] = lag
 
     def first_sight(self, region: str, source_region: str, lag: float) -> None:
         """Observe the age of a heartbeat ``region`` showed for the first time.

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from registry_slo.config import Settings
+import pytest
+
+from registry_slo.config import ConfigError, Settings, load_config
 from registry_slo.generate import alerts, warnings
 from registry_slo.generate.alertmanager import alertmanager_config
 
@@ -90,15 +93,18 @@ def test_registry_alerts_per_region() -> None:
     # only mirrors have replication lag
     assert alerts.REPLICATION_LAG_ALERT not in us_east
     assert set(eu_west) == us_east | {alerts.REPLICATION_LAG_ALERT}
-    # thresholds follow the region's probe interval (1m in eu-west)
-    assert eu_west[alerts.NOT_RUNNING_ALERT]["expr"].endswith("> 180")
-    assert eu_west[alerts.NEVER_RAN_ALERT]["for"] == "3m"
+    # thresholds follow the region's probe interval (1m in eu-west): three intervals,
+    # plus the age a sample can have (a 30s scrape and a 1m evaluation)
+    assert eu_west[alerts.NOT_RUNNING_ALERT]["expr"].endswith("> 270")
+    assert eu_west[alerts.NEVER_RAN_ALERT]["for"] == "4m30s"
     assert "[10m]" in eu_west[alerts.SKIPPED_ALERT]["expr"]
     assert eu_west[alerts.BLOB_INTEGRITY_ALERT]["labels"]["severity"] == "page"
     assert 'reason="digest_mismatch"' in eu_west[alerts.BLOB_INTEGRITY_ALERT]["expr"]
-    # a counter born within the window counts as having risen
-    assert "unless" in eu_west[alerts.BLOB_INTEGRITY_ALERT]["expr"]
-    assert "offset 15m" in eu_west[alerts.BLOB_INTEGRITY_ALERT]["expr"]
+    # the exporter creates the counter at zero: only a rise fires, never a series that
+    # is merely present (no `unless ... offset`, which fires on a fresh start)
+    integrity = eu_west[alerts.BLOB_INTEGRITY_ALERT]["expr"]
+    assert "increase(" in integrity and "[15m]" in integrity
+    assert "unless" not in integrity and "offset" not in integrity
     assert "<= 300" in eu_west[alerts.REPLICATION_LAG_ALERT]["expr"]
 
 
@@ -163,7 +169,41 @@ def test_warnings() -> None:
     lag_warnings = warnings(settings([{**lag, "objective": 99.9}]))
     assert len(lag_warnings) == 1
     assert "'lag' in eu-west" in lag_warnings[0]
-    assert "one bad minute pages" in lag_warnings[0]
+    assert "one bad evaluation pages" in lag_warnings[0]
     assert warnings(settings([{**lag, "objective": 99.5}])) == []
     assert not any("'pull' in us-east" in w for w in warnings(settings()))
 
+
+
+def test_windows_hold_four_scrapes_of_the_configured_prometheus() -> None:
+    """A 2s probe interval gives a 20s skipped-runs window, which a 30s scrape can never
+    fill: it is raised to 4 scrapes (2m), and the generator says so."""
+    fast = Settings(
+        regions=[{"name": "fast", "url": "http://127.0.0.1:5001",
+                  "probe": {"interval": "2s", "timeout": "1s"}}],
+        prometheus={"scrape_interval": "30s", "evaluation_interval": "1m"},
+    )
+    (group,) = alerts.registry_alerts(fast)
+    rules = {r["alert"]: r for r in group["rules"]}
+    assert "[2m]" in rules[alerts.SKIPPED_ALERT]["expr"]
+    assert any("RegistryProbeRunsSkipped counts skipped runs over 2m" in w
+               for w in warnings(fast))
+    faster = Settings(regions=fast.regions, prometheus={"scrape_interval": "10s"})
+    (group,) = alerts.registry_alerts(faster)
+    assert "[40s]" in {r["alert"]: r for r in group["rules"]}[alerts.SKIPPED_ALERT]["expr"]
+
+
+@pytest.mark.parametrize(("key", "value", "message"), [
+    ("scrape_interval", "2m", "at most 75s"),
+    ("evaluation_interval", "10m", "at most 5m"),
+    ("scrape_interval", "1500ms", "whole seconds"),
+])
+def test_prometheus_intervals_that_the_rules_cannot_serve_are_errors(
+    tmp_path: Path, key: str, value: str, message: str
+) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(f"prometheus:\n  {key}: {value}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert f"prometheus.{key}" in str(raised.value) and message in str(raised.value)
+    assert str(path) in str(raised.value)

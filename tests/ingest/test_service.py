@@ -75,3 +75,28 @@ async def test_a_failing_poll_is_counted_and_the_source_goes_on(
     await run_until(service, metrics, 47)
     assert sample(metrics, "registry_slo_internal_errors_total", component="ingest") == 1
     assert sample(metrics, "registry_slo_ingest_lines_total", source="reg") == 47
+
+
+def test_series_that_alerts_read_exist_at_zero_before_the_first_event(tmp_path: Path) -> None:
+    """The authentication-failure spike and the protected-tag alert read these with
+    ``rate()``/``increase()``, which cannot see the first event of a series born at 1."""
+    log = tmp_path / "registry.log"
+    log.write_bytes(b"")
+    metrics = ExporterMetrics()
+    IngestService(config(tmp_path, log), metrics.ingest, protected=["prod/api"])
+    get = metrics.registry.get_sample_value
+    assert get("registry_slo_registry_request_failures_total", {
+        "region": "eu", "source": "reg", "operation": "pull_manifest", "reason": "auth",
+    }) == 0.0
+    assert get("registry_slo_registry_tag_overwrites_total",
+               {"region": "eu", "repository": "prod/api"}) == 0.0
+
+
+def test_protected_repositories_keep_their_label_beyond_the_allow_list() -> None:
+    from registry_slo.config import RepositoryLabels
+    from registry_slo.ingest.labels import RepositoryLabeler
+
+    labeler = RepositoryLabeler(RepositoryLabels(allow=["library/*"]), keep=["prod/api"])
+    assert labeler.label("eu", "prod/api") == "prod/api"
+    assert labeler.label("eu", "prod/web") == "other"
+    assert labeler.label("eu", "library/alpine") == "library/alpine"

@@ -243,3 +243,19 @@ def test_traffic_sli_with_reasons_and_sources_of_its_own() -> None:
         engine.observe(request("west", "push_blob", "west-log", reason))
     period = status_of(engine, "strict", "west").period
     assert (period.bad, period.total) == (1, 3)
+
+
+def test_a_lag_not_read_yet_is_no_sample() -> None:
+    """Before the reader first looks at the mirror, its lag is not known to be bad: a
+    fresh exporter must not count (or page on) lag it has not read."""
+    clock = Clock()
+    engine = SLIEngine(settings().slo_targets(), clock=clock)
+    lag: dict[str, float | None] = {"value": None}
+    engine.track_lag("west", lambda: lag["value"])
+    engine.sample_lag()
+    assert status_of(engine, "freshness", "west").period.total == 0
+    lag["value"] = math.nan  # read, and no heartbeat on the mirror: behind
+    clock.now += 15
+    engine.sample_lag()
+    assert (status_of(engine, "freshness", "west").period.bad,
+            status_of(engine, "freshness", "west").period.total) == (1, 1)

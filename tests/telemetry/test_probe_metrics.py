@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 
@@ -96,3 +97,19 @@ def test_exporter_render_is_complete_and_parses() -> None:
                 "registry_slo_probe_schedule_delay_seconds"} <= names
     assert metrics.registry.get_sample_value(
         "registry_slo_probes_configured", {"region": "r", "probe": "pull"}) == 1
+
+
+def test_replication_lag_has_no_sample_before_the_mirror_is_read() -> None:
+    from registry_slo.probes.heartbeat import LagTracker
+
+    metrics = ExporterMetrics()
+    tracker = LagTracker("west", "east", now=lambda: 100.0)
+    metrics.regions.track_replication("west", "east", tracker.reading)
+    labels = {"region": "west", "source_region": "east"}
+    get = metrics.registry.get_sample_value
+    assert get("registry_slo_replication_lag_seconds", labels) is None
+    tracker.checked = True
+    value = get("registry_slo_replication_lag_seconds", labels)
+    assert value is not None and math.isnan(value)  # read, no heartbeat: unknown
+    tracker.see(90.0, "writer")
+    assert get("registry_slo_replication_lag_seconds", labels) == 10.0

@@ -52,9 +52,12 @@ from registry_slo.generate.alerts._registry import (
     STORAGE_ALERT,
     STORAGE_FOR,
     TAG_OVERWRITE_ALERT,
+    counter_window,
+    not_running_after,
     region_alert_rules,
     region_alerts,
     registry_alerts,
+    skipped_window,
 )
 from registry_slo.generate.alerts._rule import AlertRule, render_alert
 from registry_slo.generate.alerts._slo import (
@@ -93,8 +96,11 @@ __all__ = [
     "AlertRule",
     "absent_alert",
     "burn_rate_alerts",
+    "counter_window",
+    "not_running_after",
     "region_alert_rules",
     "region_alerts",
     "registry_alerts",
     "render_alert",
+    "skipped_window",
 ]

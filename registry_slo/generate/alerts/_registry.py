@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from registry_slo._units import format_duration, human_duration
-from registry_slo.config import AlertingConfig, RegionConfig, Settings
+from registry_slo.config import AlertingConfig, PrometheusConfig, RegionConfig, Settings
 from registry_slo.generate._model import num, selector
 from registry_slo.generate.alerts._rule import AlertRule, render_alert
 from registry_slo.vocabulary import (
@@ -47,9 +47,12 @@ __all__ = [
     "STORAGE_ALERT",
     "STORAGE_FOR",
     "TAG_OVERWRITE_ALERT",
+    "counter_window",
+    "not_running_after",
     "region_alert_rules",
     "region_alerts",
     "registry_alerts",
+    "skipped_window",
 ]
 
 NOT_RUNNING_ALERT = "RegistryProbeNotRunning"
@@ -64,12 +67,14 @@ CERTIFICATE_ALERT = "RegistryCertificateExpiring"
 TAG_OVERWRITE_ALERT = "RegistryProtectedTagOverwritten"
 
 NOT_RUNNING_INTERVALS = 3
-"""A probe whose last run is older than this many intervals is not running."""
+"""A probe whose last run is older than this many intervals (plus the age of the
+sample Prometheus holds) is not running."""
 SKIPPED_INTERVALS = 10
 SKIPPED_THRESHOLD = 2
 """``RegistryProbeRunsSkipped``: more than this many skipped runs in SKIPPED_INTERVALS."""
 COUNTER_WINDOW = 900
-"""How long an integrity or credential failure keeps its alert firing (seconds)."""
+"""How long an integrity or credential failure keeps its alert firing (seconds; at
+least four scrapes)."""
 REPLICATION_LAG_FOR = 600
 STORAGE_FOR = 1800
 AUTH_SPIKE_WINDOW = 600
@@ -80,27 +85,45 @@ AUTH_SPIKE_FOR = 600
 _PROBE = "{{ $labels.probe }}"
 
 
-def _counter_rose(counter: str, window: int, by: str) -> str:
-    """Series of a counter that rose within ``window``, including series born within it
-    (the exporter creates a failure series at its first failure, which ``increase``
-    alone cannot see)."""
-    w = format_duration(window)
-    return (
-        f"sum by ({by}) (increase({counter}[{w}])) > 0\n"
-        "or\n"
-        f"sum by ({by}) ({counter} unless {counter} offset {w})\n"
-    )
+def not_running_after(region: RegionConfig, prometheus: PrometheusConfig) -> float:
+    """Seconds after its last run's start that a probe counts as not running:
+    NOT_RUNNING_INTERVALS intervals, plus a scrape and an evaluation interval, the age the
+    last-run sample can have when a rule reads it (else a 2s probe scraped every 30s
+    would never look alive)."""
+    return (NOT_RUNNING_INTERVALS * region.probe.interval + prometheus.scrape_interval
+            + prometheus.evaluation_interval)
 
 
-def _probe_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertRule]:
+def skipped_window(region: RegionConfig, prometheus: PrometheusConfig) -> float:
+    """The window ``RegistryProbeRunsSkipped`` counts skipped runs over: SKIPPED_INTERVALS
+    probe intervals, raised to four scrapes (see :func:`warnings`)."""
+    return prometheus.window(SKIPPED_INTERVALS * region.probe.interval)
+
+
+def counter_window(prometheus: PrometheusConfig) -> float:
+    """How long a counted integrity, credential or tag failure keeps its alert firing."""
+    return prometheus.window(COUNTER_WINDOW)
+
+
+def _counter_rose(counter: str, window: float, by: str) -> str:
+    """Series of a counter that rose within ``window``. The exporter creates every
+    counter these alerts read at zero when it starts (probe failures of every reason,
+    the overwrites of each protected repository), so ``increase`` sees the first failure;
+    a series that is present but did not move never fires, whatever Prometheus holds
+    from before (a fresh Prometheus, a restarted exporter)."""
+    return f"sum by ({by}) (increase({counter}[{format_duration(window)}])) > 0\n"
+
+
+def _probe_alerts(region: RegionConfig, alerting: AlertingConfig,
+                  prometheus: PrometheusConfig) -> list[AlertRule]:
     """Alerts on the prober itself and on what its probes found."""
     name = region.name
-    interval = region.probe.interval
-    stale = NOT_RUNNING_INTERVALS * interval
-    skipped_window = SKIPPED_INTERVALS * interval
+    stale = not_running_after(region, prometheus)
+    skipped = skipped_window(region, prometheus)
     sel = selector(region=name)
     last_run = f"{PROBE_LAST_RUN.name}{sel}"
-    window = format_duration(COUNTER_WINDOW)
+    counted = counter_window(prometheus)
+    window = format_duration(counted)
     integrity = PROBE_FAILURES.total + selector(region=name, reason=Reason.DIGEST_MISMATCH)
     rejected = PROBE_FAILURES.total + selector(region=name, reason=(Reason.AUTH, Reason.DENIED))
     rules = [
@@ -111,7 +134,8 @@ def _probe_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertR
             summary=f"probe {_PROBE} in {name} is not running",
             description=(
                 f"The {_PROBE} probe of {name} has not recorded a run for more than "
-                f"{NOT_RUNNING_INTERVALS} intervals ({human_duration(stale)}): its SLIs "
+                f"{human_duration(stale)} ({NOT_RUNNING_INTERVALS} intervals and the "
+                "scrape and evaluation delay): its SLIs "
                 "go stale and their alerts cannot fire. Check the exporter's logs and "
                 "registry_slo_internal_errors_total."
             ),
@@ -131,17 +155,17 @@ def _probe_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertR
             ),
             runbook="registry-probe-never-ran",
             about=name,
-            for_seconds=stale,
+            for_seconds=prometheus.hold(stale),
         ),
         AlertRule(
             name=SKIPPED_ALERT,
             expr=f"sum by (region, probe) (increase({PROBE_SKIPPED.total}{sel}"
-            f"[{format_duration(skipped_window)}])) > {SKIPPED_THRESHOLD}",
+            f"[{format_duration(skipped)}])) > {SKIPPED_THRESHOLD}",
             severity="ticket",
             summary=f"probe {_PROBE} in {name} skips runs",
             description=(
                 f"More than {SKIPPED_THRESHOLD} scheduled runs of the {_PROBE} probe of "
-                f"{name} were skipped in the last {human_duration(skipped_window)}: runs "
+                f"{name} were skipped in the last {human_duration(skipped)}: runs "
                 "take longer than the interval, or the exporter is starved. Its SLIs see "
                 "fewer events."
             ),
@@ -169,7 +193,7 @@ def _probe_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertR
     rules += [
         AlertRule(
             name=BLOB_INTEGRITY_ALERT,
-            expr=_counter_rose(integrity, COUNTER_WINDOW, "region, probe"),
+            expr=_counter_rose(integrity, counted, "region, probe"),
             severity="page",
             summary=f"{name} served content that does not match its digest",
             description=(
@@ -182,7 +206,7 @@ def _probe_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertR
         ),
         AlertRule(
             name=AUTH_REJECTED_ALERT,
-            expr=_counter_rose(rejected, COUNTER_WINDOW, "region, probe"),
+            expr=_counter_rose(rejected, counted, "region, probe"),
             severity="ticket",
             summary=f"{name} rejects the prober's credentials",
             description=(
@@ -197,11 +221,13 @@ def _probe_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertR
     return rules
 
 
-def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertRule]:
+def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig,
+                    prometheus: PrometheusConfig) -> list[AlertRule]:
     """Alerts on what the registry emits (ingest) and on its certificate."""
     name = region.name
     sel = selector(region=name)
-    window = format_duration(AUTH_SPIKE_WINDOW)
+    window = format_duration(prometheus.window(AUTH_SPIKE_WINDOW))
+    counted = counter_window(prometheus)
     auth_failures = REGISTRY_FAILURES.total + selector(region=name, reason=Reason.AUTH)
     requests = REGISTRY_REQUESTS.total + sel
     storage_percent = num(100 * alerting.storage_threshold)
@@ -264,7 +290,7 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[Aler
         overwrites = f'{TAG_OVERWRITES.total}{{region="{name}",repository=~"{repositories}"}}'
         rules.append(AlertRule(
             name=TAG_OVERWRITE_ALERT,
-            expr=_counter_rose(overwrites, COUNTER_WINDOW, "region, repository"),
+            expr=_counter_rose(overwrites, counted, "region, repository"),
             severity="page",
             summary=(
                 f"a tag of protected repository {{{{ $labels.repository }}}} in {name} "
@@ -272,7 +298,7 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[Aler
             ),
             description=(
                 "A push moved an existing tag of {{ $labels.repository }} to another "
-                f"digest in the last {format_duration(COUNTER_WINDOW)}: deployments by "
+                f"digest in the last {format_duration(counted)}: deployments by "
                 "tag may now run different content (F4). Check the audit log for who "
                 "pushed, and pin deployments by digest."
             ),
@@ -282,19 +308,24 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[Aler
     return rules
 
 
-def region_alert_rules(region: RegionConfig, alerting: AlertingConfig) -> list[AlertRule]:
+def region_alert_rules(region: RegionConfig, alerting: AlertingConfig,
+                       prometheus: PrometheusConfig) -> list[AlertRule]:
     """The registry alerts of one region, in the order of its rule group.
 
     Args:
         region: the region.
         alerting: the ``alerting`` section (thresholds, protected repositories).
+        prometheus: the ``prometheus`` section (windows hold four scrapes).
     """
-    return [*_probe_alerts(region, alerting), *_traffic_alerts(region, alerting)]
+    return [*_probe_alerts(region, alerting, prometheus),
+            *_traffic_alerts(region, alerting, prometheus)]
 
 
-def region_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[dict[str, Any]]:
+def region_alerts(region: RegionConfig, alerting: AlertingConfig,
+                  prometheus: PrometheusConfig) -> list[dict[str, Any]]:
     """The rules of one region's registry alert group, rendered."""
-    return [render_alert(rule, alerting) for rule in region_alert_rules(region, alerting)]
+    return [render_alert(rule, alerting)
+            for rule in region_alert_rules(region, alerting, prometheus)]
 
 
 def registry_alerts(settings: Settings) -> list[dict[str, Any]]:
@@ -306,7 +337,7 @@ def registry_alerts(settings: Settings) -> list[dict[str, Any]]:
     return [
         {
             "name": f"registry-slo/registry/{region.name}",
-            "rules": region_alerts(region, settings.alerting),
+            "rules": region_alerts(region, settings.alerting, settings.prometheus),
         }
         for region in settings.regions
     ]

@@ -1,9 +1,12 @@
 """``promtool test rules`` files that prove the generated rules behave.
 
-For each SLO, in its first region, from the exporter's own series (scraped every 30s,
-one probe run, or one request for traffic SLIs, per scrape, rules evaluated every
-minute):
+For each SLO, in its first region, from the exporter's own series (sampled at the
+``prometheus`` section's scrape interval, 30s by default, one probe run, or one request
+for traffic SLIs, per scrape; rules evaluated at its evaluation interval, 1m by default):
 
+- **fresh start**: the series as a fresh, healthy exporter exposes them (failure
+  counters at zero, replication lag unknown at first) raise no alert at any evaluation
+  of the first hour; then a full outage pages within the :func:`detection_bound`.
 - **outage**: six healthy hours, then every probe fails (or is slow, or replication is
   behind). The 1h/5m page fires within the :func:`detection_bound` (2 minutes at 99.9%)
   and resolves within 6 minutes of recovery; the 6h/30m page fires too when the outage
@@ -15,11 +18,13 @@ minute):
   region of the SLO.
 
 Steady rates are modelled as fractional counter increments (an ideal steady rate); the
-outage uses the integer counters exactly as the exporter emits them, including the
-failure series appearing only at the first failure. Replication lag, sampled once per
-evaluation, has the outage and absent scenarios only.
+outage uses integer counters, with the failure series appearing only at the first
+failure (how a counter of an unknown label value is born), the fresh start with them
+created at zero (how the exporter creates every series an alert reads). Replication
+lag, sampled once per evaluation, has no steady scenarios.
 
-The registry alerts get their own file (:func:`registry_test_file`): probes not running
+The registry alerts get their own file (:func:`registry_test_file`): a fresh start of
+every region (no alert in the first hour), probes not running
 (stalled and never run), skipped runs, blob integrity errors, rejected credentials,
 storage, authentication failure spikes, expiring certificates, moved protected tags (in
 the first region), and replication lag (in the first mirror).
@@ -32,8 +37,8 @@ from __future__ import annotations
 
 from registry_slo.generate.promtool_tests._registry import registry_test_file
 from registry_slo.generate.promtool_tests._series import (
-    EVALUATION_INTERVAL,
-    SCRAPE_INTERVAL,
+    DEFAULT_TIMING,
+    Timing,
     encode_values,
 )
 from registry_slo.generate.promtool_tests._slo import (
@@ -44,8 +49,8 @@ from registry_slo.generate.promtool_tests._slo import (
 )
 
 __all__ = [
-    "EVALUATION_INTERVAL",
-    "SCRAPE_INTERVAL",
+    "DEFAULT_TIMING",
+    "Timing",
     "all_pages_bound",
     "burn_scenarios",
     "detection_bound",

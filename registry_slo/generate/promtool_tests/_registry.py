@@ -6,11 +6,11 @@ replication lag."""
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from registry_slo._units import format_duration, human_duration
-from registry_slo.config import AlertingConfig, RegionConfig, Settings
+from registry_slo.config import AlertingConfig, PrometheusConfig, RegionConfig, Settings
 from registry_slo.generate._model import num, selector
 from registry_slo.generate.alerts import (
     AUTH_REJECTED_ALERT,
@@ -19,27 +19,24 @@ from registry_slo.generate.alerts import (
     AUTH_SPIKE_WINDOW,
     BLOB_INTEGRITY_ALERT,
     CERTIFICATE_ALERT,
-    COUNTER_WINDOW,
     NEVER_RAN_ALERT,
     NOT_RUNNING_ALERT,
-    NOT_RUNNING_INTERVALS,
     REPLICATION_LAG_ALERT,
     REPLICATION_LAG_FOR,
     SKIPPED_ALERT,
-    SKIPPED_INTERVALS,
     STORAGE_ALERT,
     STORAGE_FOR,
     TAG_OVERWRITE_ALERT,
+    counter_window,
+    not_running_after,
     region_alerts,
+    skipped_window,
 )
 from registry_slo.generate.promtool_tests._series import (
-    SCRAPE_INTERVAL,
+    Timing,
     alert_test,
-    document,
     expected_alert,
     no_alerts,
-    round_up,
-    scenario,
     series,
 )
 from registry_slo.sli.windows import HOUR, MINUTE
@@ -55,18 +52,18 @@ from registry_slo.vocabulary import (
     STORAGE_CAPACITY,
     STORAGE_USED,
     TAG_OVERWRITES,
+    Reason,
 )
 
 __all__ = ["registry_test_file"]
 
 _Rules = Mapping[str, Mapping[str, Any]]
 """A region's registry alerts, rendered, by name."""
-_HOUR = HOUR // SCRAPE_INTERVAL
-"""Samples in an hour."""
 
 
-def _rules(region: RegionConfig, alerting: AlertingConfig) -> _Rules:
-    return {rule["alert"]: rule for rule in region_alerts(region, alerting)}
+def _rules(region: RegionConfig, alerting: AlertingConfig,
+           prometheus: PrometheusConfig) -> _Rules:
+    return {rule["alert"]: rule for rule in region_alerts(region, alerting, prometheus)}
 
 
 def _fires(rules: _Rules, alert: str, at: float, *labels: dict[str, str]) -> dict[str, Any]:
@@ -74,33 +71,33 @@ def _fires(rules: _Rules, alert: str, at: float, *labels: dict[str, str]) -> dic
     return alert_test(alert, at, [expected_alert(rules[alert], each) for each in labels])
 
 
-def _last_run_values(interval: float, samples: int, stop: int) -> list[float]:
+def _last_run_values(interval: float, samples: int, stop: float, t: Timing) -> list[float]:
     """``registry_slo_probe_last_run_timestamp_seconds``: the start of the latest run,
     runs every ``interval`` seconds until ``stop`` seconds, then none."""
     out: list[float] = []
     for i in range(samples):
-        now = min(i * SCRAPE_INTERVAL, stop)
+        now = min(i * t.scrape, stop)
         out.append(float(math.floor(now / interval) * interval))
     return out
 
 
-def _not_running_test(region: RegionConfig, rules: _Rules) -> dict[str, Any]:
+def _not_running_test(region: RegionConfig, rules: _Rules, stale: float,
+                      t: Timing) -> dict[str, Any]:
     name = region.name
     interval = region.probe.interval
-    stale = NOT_RUNNING_INTERVALS * interval
     stop = 10 * MINUTE
-    samples = (stop + int(stale) + 10 * MINUTE) // SCRAPE_INTERVAL
+    samples = t.samples(stop + stale + 10 * MINUTE)
     last_value = math.floor(stop / interval) * interval
-    fires_at = round_up(last_value + stale + 1)
-    never_fires = round_up(stale)
+    fires_at = t.round_up(last_value + stale + 1)
+    never_fires = t.round_up(max(stale, t.evaluation))
     pull = {"region": name, "probe": "pull"}
     push = {"region": name, "probe": "push"}
-    return scenario(
+    return t.scenario(
         f"{name}: a stalled probe and a probe that never ran are not running",
         [
             series(PROBES_CONFIGURED.name, pull, [1.0] * samples),
             series(PROBES_CONFIGURED.name, push, [1.0] * samples),
-            series(PROBE_LAST_RUN.name, pull, _last_run_values(interval, samples, stop)),
+            series(PROBE_LAST_RUN.name, pull, _last_run_values(interval, samples, stop, t)),
         ],
         [
             *no_alerts([NOT_RUNNING_ALERT, NEVER_RAN_ALERT], [0]),
@@ -112,41 +109,45 @@ def _not_running_test(region: RegionConfig, rules: _Rules) -> dict[str, Any]:
     )
 
 
-def _skipped_test(region: RegionConfig, rules: _Rules) -> dict[str, Any]:
+def _skipped_test(region: RegionConfig, rules: _Rules, skip_window: float,
+                  t: Timing) -> dict[str, Any]:
+    """One run skipped per scrape from 10 minutes on: more than the threshold in the
+    window once the window holds enough of them."""
     pull = {"region": region.name, "probe": "pull"}
-    skip_from = 10 * MINUTE // SCRAPE_INTERVAL
-    skip_window = SKIPPED_INTERVALS * region.probe.interval
-    skip_samples = (10 * MINUTE + int(skip_window) + 5 * MINUTE) // SCRAPE_INTERVAL
-    return scenario(
+    skip_from = t.samples(10 * MINUTE)
+    skip_samples = t.samples(10 * MINUTE + skip_window + 5 * MINUTE)
+    return t.scenario(
         f"{region.name}: skipped runs",
         [series(PROBE_SKIPPED.total, pull,
                 [float(max(0, i - skip_from)) for i in range(skip_samples)])],
         [
             *no_alerts([SKIPPED_ALERT], [10 * MINUTE]),
-            _fires(rules, SKIPPED_ALERT, 10 * MINUTE + skip_window, pull),
+            _fires(rules, SKIPPED_ALERT, t.round_up(10 * MINUTE + skip_window), pull),
         ],
     )
 
 
-def _counter_tests(region: RegionConfig, rules: _Rules) -> list[dict[str, Any]]:
-    """Blob integrity errors and rejected credentials: the first failure fires, the
-    alert resolves after the counter window, and a new failure fires again."""
+def _counter_tests(region: RegionConfig, rules: _Rules, window: float,
+                   t: Timing) -> list[dict[str, Any]]:
+    """Blob integrity errors and rejected credentials, from a counter the exporter
+    created at zero: the first failure fires at the next evaluation, the alert resolves
+    after the counter window, and a new failure fires again."""
     pull = {"region": region.name, "probe": "pull"}
     born = 10 * MINUTE
-    again = born + COUNTER_WINDOW + 5 * MINUTE
-    samples = (again + 5 * MINUTE) // SCRAPE_INTERVAL
+    again = t.round_up(born + window + 5 * MINUTE)
+    samples = t.samples(again + 5 * MINUTE)
     counter: list[float | None] = [
-        None if t < born else (1.0 if t < again else 2.0)
-        for t in (i * SCRAPE_INTERVAL for i in range(samples))
+        0.0 if at < born else (1.0 if at < again else 2.0)
+        for at in (i * t.scrape for i in range(samples))
     ]
     return [
-        scenario(
+        t.scenario(
             f"{region.name}: {alert} fires on the first failure and on each new one",
             [series(PROBE_FAILURES.total, {**pull, "reason": reason}, counter)],
             [
-                *no_alerts([alert], [born - MINUTE]),
-                _fires(rules, alert, born, pull),
-                *no_alerts([alert], [born + COUNTER_WINDOW + MINUTE]),
+                *no_alerts([alert], t.evaluations(0, born - 1)),
+                _fires(rules, alert, t.round_up(born), pull),
+                *no_alerts([alert], [t.round_up(born + window + t.scrape)]),
                 _fires(rules, alert, again, pull),
             ],
         )
@@ -156,42 +157,44 @@ def _counter_tests(region: RegionConfig, rules: _Rules) -> list[dict[str, Any]]:
 
 
 def _storage_test(region: RegionConfig, alerting: AlertingConfig,
-                  rules: _Rules) -> dict[str, Any]:
+                  rules: _Rules, t: Timing) -> dict[str, Any]:
     source = {"region": region.name, "source": f"{region.name}-metrics"}
     capacity = 1e12
     below = alerting.storage_threshold * capacity * 0.9
     above = min(capacity, alerting.storage_threshold * capacity * 1.1)
     grows_at = 10 * MINUTE
-    used = [below if i * SCRAPE_INTERVAL < grows_at else above for i in range(_HOUR)]
-    return scenario(
+    hour = t.samples(HOUR)
+    used = [below if i * t.scrape < grows_at else above for i in range(hour)]
+    return t.scenario(
         f"{region.name}: storage above {num(100 * alerting.storage_threshold)}% of capacity",
         [
             series(STORAGE_USED.name, source, used),
-            series(STORAGE_CAPACITY.name, source, [capacity] * _HOUR),
+            series(STORAGE_CAPACITY.name, source, [capacity] * hour),
         ],
         [
             *no_alerts([STORAGE_ALERT], [grows_at, grows_at + STORAGE_FOR - MINUTE]),
-            _fires(rules, STORAGE_ALERT, grows_at + STORAGE_FOR + MINUTE, source),
+            _fires(rules, STORAGE_ALERT, t.round_up(grows_at + STORAGE_FOR + t.evaluation),
+                   source),
         ],
     )
 
 
 def _auth_spike_test(region: RegionConfig, alerting: AlertingConfig,
-                     rules: _Rules) -> dict[str, Any]:
+                     rules: _Rules, window: float, t: Timing) -> dict[str, Any]:
     # 10 requests/s, of which first 1% fail authentication, then 5x the threshold.
     spike_at = 20 * MINUTE
     requests: list[float] = []
     failures: list[float] = []
     total = failed = 0.0
     high = min(1.0, 5 * alerting.auth_failure_ratio)
-    for i in range(_HOUR):
-        total += 10 * SCRAPE_INTERVAL
-        failed += 10 * SCRAPE_INTERVAL * (0.01 if i * SCRAPE_INTERVAL < spike_at else high)
+    for i in range(t.samples(HOUR)):
+        total += 10 * t.scrape
+        failed += 10 * t.scrape * (0.01 if i * t.scrape < spike_at else high)
         requests.append(total)
         failures.append(failed)
     traffic = {"region": region.name, "source": f"{region.name}-log",
                "operation": "pull_manifest"}
-    return scenario(
+    return t.scenario(
         f"{region.name}: authentication failure spike in the traffic",
         [
             series(REGISTRY_REQUESTS.total, {**traffic, "code": "200"}, requests),
@@ -199,61 +202,65 @@ def _auth_spike_test(region: RegionConfig, alerting: AlertingConfig,
         ],
         [
             *no_alerts([AUTH_SPIKE_ALERT], [spike_at]),
-            _fires(rules, AUTH_SPIKE_ALERT, spike_at + AUTH_SPIKE_WINDOW + AUTH_SPIKE_FOR,
+            _fires(rules, AUTH_SPIKE_ALERT,
+                   t.round_up(spike_at + window + AUTH_SPIKE_FOR + t.evaluation),
                    {"region": region.name}),
         ],
     )
 
 
 def _certificate_test(region: RegionConfig, alerting: AlertingConfig,
-                      rules: _Rules) -> dict[str, Any]:
+                      rules: _Rules, t: Timing) -> dict[str, Any]:
     expires = alerting.certificate_expiry_warning + 30 * MINUTE  # in the window after 30m
     labels = {"region": region.name}
-    return scenario(
+    return t.scenario(
         f"{region.name}: certificate expiring",
-        [series(CERTIFICATE_EXPIRY.name, labels, [expires] * _HOUR)],
+        [series(CERTIFICATE_EXPIRY.name, labels, [expires] * t.samples(HOUR))],
         [
-            *no_alerts([CERTIFICATE_ALERT], [29 * MINUTE]),
-            _fires(rules, CERTIFICATE_ALERT, 31 * MINUTE, labels),
+            *no_alerts([CERTIFICATE_ALERT], [t.round_up(29 * MINUTE) - t.evaluation]),
+            _fires(rules, CERTIFICATE_ALERT, t.round_up(31 * MINUTE), labels),
         ],
     )
 
 
 def _tag_overwrite_test(region: RegionConfig, protected: str,
-                        rules: _Rules) -> dict[str, Any]:
+                        rules: _Rules, t: Timing) -> dict[str, Any]:
+    """A protected repository's overwrite counter, created at zero, moves once."""
     born = 10 * MINUTE
+    hour = t.samples(HOUR)
     overwrites: list[float | None] = [
-        None if i * SCRAPE_INTERVAL < born else 1.0 for i in range(_HOUR)
+        0.0 if i * t.scrape < born else 1.0 for i in range(hour)
     ]
     labels = {"region": region.name, "repository": protected}
-    return scenario(
+    return t.scenario(
         f"{region.name}: a tag of a protected repository moved",
         [
             series(TAG_OVERWRITES.total, labels, overwrites),
             series(TAG_OVERWRITES.total, {"region": region.name, "repository": "other"},
-                   [float(i) for i in range(_HOUR)]),
+                   [float(i) for i in range(hour)]),
         ],
         [
-            *no_alerts([TAG_OVERWRITE_ALERT], [born - MINUTE]),
-            _fires(rules, TAG_OVERWRITE_ALERT, born, labels),
+            *no_alerts([TAG_OVERWRITE_ALERT], t.evaluations(0, born - 1)),
+            _fires(rules, TAG_OVERWRITE_ALERT, t.round_up(born), labels),
         ],
     )
 
 
-def _lag_test(region: RegionConfig, alerting: AlertingConfig) -> dict[str, Any]:
-    rules = _rules(region, alerting)
+def _lag_test(region: RegionConfig, alerting: AlertingConfig, prometheus: PrometheusConfig,
+              t: Timing) -> dict[str, Any]:
+    rules = _rules(region, alerting, prometheus)
     threshold = alerting.replication_lag_threshold
     behind_from = 10 * MINUTE
-    samples = (behind_from + REPLICATION_LAG_FOR + 5 * MINUTE) // SCRAPE_INTERVAL
+    samples = t.samples(behind_from + REPLICATION_LAG_FOR + 5 * MINUTE)
     source = region.replicates_from or ""
     labels = {"region": region.name, "source_region": source}
     lag = [
-        5.0 if i * SCRAPE_INTERVAL < behind_from else threshold + i * SCRAPE_INTERVAL
+        5.0 if i * t.scrape < behind_from else threshold + i * t.scrape
         for i in range(samples)
     ]
     # A mirror that never showed a heartbeat exports NaN: unknown counts as behind.
     unknown = {"region": region.name, "source_region": f"{source}-unknown"}
-    return scenario(
+    return t.scenario(
         f"{region.name}: replication lag above {human_duration(threshold)}, or unknown, "
         f"for {format_duration(REPLICATION_LAG_FOR)}",
         [
@@ -262,42 +269,125 @@ def _lag_test(region: RegionConfig, alerting: AlertingConfig) -> dict[str, Any]:
              "values": " ".join(["NaN"] * samples)},
         ],
         [
-            _fires(rules, REPLICATION_LAG_ALERT, behind_from + REPLICATION_LAG_FOR - MINUTE,
+            _fires(rules, REPLICATION_LAG_ALERT,
+                   t.round_up(behind_from + REPLICATION_LAG_FOR - MINUTE) - t.evaluation,
                    unknown),
-            _fires(rules, REPLICATION_LAG_ALERT, behind_from + REPLICATION_LAG_FOR + MINUTE,
+            _fires(rules, REPLICATION_LAG_ALERT,
+                   t.round_up(behind_from + REPLICATION_LAG_FOR + t.scrape + t.evaluation),
                    labels, unknown),
         ],
     )
 
 
-def _region_tests(region: RegionConfig, alerting: AlertingConfig) -> list[dict[str, Any]]:
+FRESH_HORIZON = HOUR
+"""A fresh start is watched this long: no registry alert at any evaluation."""
+
+
+def _fresh_series(region: RegionConfig, alerting: AlertingConfig, sources: Sequence[str],
+                  t: Timing) -> list[dict[str, str]]:
+    """The series of one region as a fresh, healthy exporter exposes them: every
+    configured probe declared, its last run from the second scrape on (probes start
+    spread over their interval), failure and skip counters at zero, the traffic its
+    ingest sources read with the authentication failures at zero, storage below the
+    threshold, a certificate far from expiry, protected repositories' overwrites at
+    zero, and no replication lag before the mirror is first read."""
+    n = t.samples(FRESH_HORIZON) + 1
+    interval = region.probe.interval
+    zeros = [0.0] * n
+    out: list[dict[str, str]] = []
+    for probe in region.probes:
+        labels = {"region": region.name, "probe": probe}
+        last_run: list[float | None] = [
+            None if i == 0 else float(math.floor(i * t.scrape / interval) * interval)
+            for i in range(n)
+        ]
+        out += [
+            series(PROBES_CONFIGURED.name, labels, [1.0] * n),
+            series(PROBE_LAST_RUN.name, labels, last_run),
+            series(PROBE_SKIPPED.total, labels, zeros),
+            *(series(PROBE_FAILURES.total, {**labels, "reason": str(reason)}, zeros)
+              for reason in Reason),
+        ]
+    for source in sources:
+        traffic = {"region": region.name, "source": source, "operation": "pull_manifest"}
+        out += [
+            series(REGISTRY_REQUESTS.total, {**traffic, "code": "200"},
+                   [10.0 * t.scrape * i for i in range(n)]),
+            series(REGISTRY_FAILURES.total, {**traffic, "reason": "auth"}, zeros),
+            series(STORAGE_USED.name, {"region": region.name, "source": source},
+                   [alerting.storage_threshold * 0.5e12] * n),
+            series(STORAGE_CAPACITY.name, {"region": region.name, "source": source},
+                   [1e12] * n),
+        ]
+        for repository in alerting.protected_repositories:
+            out.append(series(TAG_OVERWRITES.total,
+                              {"region": region.name, "repository": repository}, zeros))
+    if region.base_url.startswith("https://"):
+        out.append(series(CERTIFICATE_EXPIRY.name, {"region": region.name},
+                          [alerting.certificate_expiry_warning + 90 * 86400.0] * n))
+    if region.replicates_from:
+        lag: list[float | None] = [None] + [5.0] * (n - 1)  # not read before 1st scrape
+        out.append(series(REPLICATION_LAG.name,
+                          {"region": region.name, "source_region": region.replicates_from},
+                          lag))
+    return out
+
+
+def _fresh_start_test(settings: Settings, t: Timing) -> dict[str, Any]:
+    """Every region of a fresh, healthy exporter: no registry alert at any evaluation
+    of the first hour."""
+    sources: dict[str, list[str]] = {r.name: [] for r in settings.regions}
+    for log in settings.ingest.logs:
+        sources[log.region].append(log.name)
+    for endpoint in settings.ingest.notifications.endpoints:
+        sources[endpoint.region].append(endpoint.name)
+    names: set[str] = set()
+    input_series: list[dict[str, str]] = []
+    for region in settings.regions:
+        names |= set(_rules(region, settings.alerting, settings.prometheus))
+        input_series += _fresh_series(region, settings.alerting, sources[region.name], t)
+    return t.scenario(
+        "a fresh, healthy exporter raises no registry alert in its first hour",
+        input_series,
+        no_alerts(sorted(names), t.evaluations(0, FRESH_HORIZON)),
+    )
+
+
+def _region_tests(region: RegionConfig, alerting: AlertingConfig,
+                  prometheus: PrometheusConfig, t: Timing) -> list[dict[str, Any]]:
     """The probe and traffic scenarios of one region."""
-    rules = _rules(region, alerting)
+    rules = _rules(region, alerting, prometheus)
     tests = [
-        _not_running_test(region, rules),
-        _skipped_test(region, rules),
-        *_counter_tests(region, rules),
-        _storage_test(region, alerting, rules),
-        _auth_spike_test(region, alerting, rules),
+        _not_running_test(region, rules, not_running_after(region, prometheus), t),
+        _skipped_test(region, rules, skipped_window(region, prometheus), t),
+        *_counter_tests(region, rules, counter_window(prometheus), t),
+        _storage_test(region, alerting, rules, t),
+        _auth_spike_test(region, alerting, rules, prometheus.window(AUTH_SPIKE_WINDOW), t),
     ]
     # The optional alerts are tested when the region has them.
     if CERTIFICATE_ALERT in rules:
-        tests.append(_certificate_test(region, alerting, rules))
+        tests.append(_certificate_test(region, alerting, rules, t))
     if TAG_OVERWRITE_ALERT in rules:
-        tests.append(_tag_overwrite_test(region, alerting.protected_repositories[0], rules))
+        tests.append(_tag_overwrite_test(region, alerting.protected_repositories[0], rules,
+                                         t))
     return tests
 
 
 def registry_test_file(settings: Settings, rule_file: str) -> dict[str, Any] | None:
     """The promtool test document for the registry alerts (``None`` without regions).
 
-    The probe scenarios run in the first region, the replication scenario in the first
-    mirror (a region with ``replicates_from``).
+    A fresh start of every region, then the probe scenarios in the first region and
+    the replication scenario in the first mirror (a region with ``replicates_from``),
+    sampled and evaluated at the ``prometheus`` section's intervals.
     """
     if not settings.regions:
         return None
-    tests = _region_tests(settings.regions[0], settings.alerting)
+    t = Timing.of(settings.prometheus)
+    tests = [
+        _fresh_start_test(settings, t),
+        *_region_tests(settings.regions[0], settings.alerting, settings.prometheus, t),
+    ]
     mirror = next((r for r in settings.regions if r.replicates_from), None)
     if mirror is not None:
-        tests.append(_lag_test(mirror, settings.alerting))
-    return document(rule_file, tests)
+        tests.append(_lag_test(mirror, settings.alerting, settings.prometheus, t))
+    return t.document(rule_file, tests)

@@ -5,28 +5,85 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from registry_slo._units import format_duration
+from registry_slo.config import PrometheusConfig
 from registry_slo.generate._model import num, selector
 
 __all__ = [
-    "EVALUATION_INTERVAL",
-    "SCRAPE_INTERVAL",
+    "DEFAULT_TIMING",
+    "Timing",
     "alert_test",
-    "document",
     "encode_values",
     "expected_alert",
     "no_alerts",
-    "round_up",
-    "scenario",
     "series",
 ]
 
-SCRAPE_INTERVAL = 30
-"""Seconds between input samples (one probe run per scrape)."""
-EVALUATION_INTERVAL = 60
-"""Seconds between rule evaluations."""
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """The clock of a promtool test document: input samples one scrape interval apart
+    (one probe run per scrape), rules evaluated every evaluation interval, as the
+    configured Prometheus (the ``prometheus`` section) does.
+
+    Attributes:
+        scrape: seconds between input samples.
+        evaluation: seconds between rule evaluations.
+    """
+
+    scrape: int
+    evaluation: int
+
+    @classmethod
+    def of(cls, prometheus: PrometheusConfig) -> Timing:
+        """The timing of the configured Prometheus."""
+        return cls(int(prometheus.scrape_interval), int(prometheus.evaluation_interval))
+
+    def samples(self, seconds: float) -> int:
+        """Input samples in ``seconds``."""
+        return int(seconds // self.scrape)
+
+    def round_up(self, seconds: float) -> int:
+        """Up to the next rule evaluation."""
+        return math.ceil(seconds / self.evaluation) * self.evaluation
+
+    def evaluations(self, start: float, stop: float) -> list[int]:
+        """Every rule evaluation from ``start`` up to ``stop`` (both included)."""
+        return list(range(self.round_up(start), int(stop) + 1, self.evaluation))
+
+    def scenario(
+        self,
+        name: str,
+        input_series: list[dict[str, str]],
+        alert_rule_test: list[dict[str, Any]],
+        promql_expr_test: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """One promtool test: input series sampled every scrape interval, and what must
+        (not) fire and which expressions must hold when."""
+        test: dict[str, Any] = {
+            "name": name,
+            "interval": format_duration(self.scrape),
+            "input_series": input_series,
+            "alert_rule_test": alert_rule_test,
+        }
+        if promql_expr_test is not None:
+            test["promql_expr_test"] = promql_expr_test
+        return test
+
+    def document(self, rule_file: str, tests: list[dict[str, Any]]) -> dict[str, Any]:
+        """A promtool test document for ``rule_file`` (relative to the document)."""
+        return {
+            "rule_files": [rule_file],
+            "evaluation_interval": format_duration(self.evaluation),
+            "tests": tests,
+        }
+
+
+DEFAULT_TIMING = Timing.of(PrometheusConfig())
+"""30s scrapes, 1m evaluations: the ``prometheus`` section's defaults."""
 
 
 def encode_values(values: Sequence[float | None]) -> str:
@@ -74,11 +131,6 @@ def series(name: str, labels: dict[str, str], values: Sequence[float | None]) ->
     return {"series": f"{name}{selector(**labels)}", "values": encode_values(values)}
 
 
-def round_up(seconds: float) -> int:
-    """Up to the next rule evaluation."""
-    return math.ceil(seconds / EVALUATION_INTERVAL) * EVALUATION_INTERVAL
-
-
 def expected_alert(rule: Mapping[str, Any], labels: dict[str, str]) -> dict[str, Any]:
     """The alert ``rule`` raises for a series with ``labels``: its labels plus the rule's,
     its annotations with ``{{ $labels.X }}`` filled in from ``labels``."""
@@ -99,32 +151,3 @@ def no_alerts(names: Iterable[str], times: Iterable[float]) -> list[dict[str, An
     """``alert_rule_test`` entries: none of ``names`` fires at any of ``times``."""
     names = list(names)
     return [alert_test(name, t, []) for t in times for name in names]
-
-
-def scenario(
-    name: str,
-    input_series: list[dict[str, str]],
-    alert_rule_test: list[dict[str, Any]],
-    promql_expr_test: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """One promtool test: input series scraped every :data:`SCRAPE_INTERVAL`, and what
-    must (not) fire and which expressions must hold when."""
-    test: dict[str, Any] = {
-        "name": name,
-        "interval": format_duration(SCRAPE_INTERVAL),
-        "input_series": input_series,
-        "alert_rule_test": alert_rule_test,
-    }
-    if promql_expr_test is not None:
-        test["promql_expr_test"] = promql_expr_test
-    return test
-
-
-def document(rule_file: str, tests: list[dict[str, Any]]) -> dict[str, Any]:
-    """A promtool test document for ``rule_file`` (relative to the document), rules
-    evaluated every :data:`EVALUATION_INTERVAL`."""
-    return {
-        "rule_files": [rule_file],
-        "evaluation_interval": format_duration(EVALUATION_INTERVAL),
-        "tests": tests,
-    }

@@ -30,19 +30,17 @@ from registry_slo.generate.alerts import (
 )
 from registry_slo.generate.indicators import EventRatio, LagThreshold, indicator, latency_bucket
 from registry_slo.generate.promtool_tests._series import (
-    EVALUATION_INTERVAL,
-    SCRAPE_INTERVAL,
+    DEFAULT_TIMING,
+    Timing,
     alert_test,
-    document,
     expected_alert,
     no_alerts,
-    round_up,
-    scenario,
     series,
 )
 from registry_slo.generate.rules import RuleMode, info_labels
 from registry_slo.sli.windows import BURN_RATE_TIERS, HOUR, MINUTE, BurnRateTier, error_budget
 from registry_slo.vocabulary import (
+    INGEST_LINES,
     PROBE_DURATION,
     PROBE_FAILURES,
     PROBE_REQUESTS,
@@ -64,7 +62,8 @@ RECOVERY_BOUND = 6 * MINUTE
 _PAGE_FAST, _PAGE_SLOW = BURN_RATE_TIERS[:2]
 
 
-def _tier_bound(target: SLOTarget, tier: BurnRateTier, mode: RuleMode) -> tuple[int, int] | None:
+def _tier_bound(target: SLOTarget, tier: BurnRateTier, mode: RuleMode,
+                t: Timing) -> tuple[int, int] | None:
     """When a full outage establishes ``tier``'s condition, and when its alert fires
     (seconds after the first failed scrape); ``None`` when no outage can.
 
@@ -78,29 +77,30 @@ def _tier_bound(target: SLOTarget, tier: BurnRateTier, mode: RuleMode) -> tuple[
     threshold = tier.factor(slo.period_seconds) * error_budget(slo.objective_ratio)
     if threshold >= 1:
         return None
-    condition = SCRAPE_INTERVAL * (1 + math.ceil(threshold * tier.long_window / SCRAPE_INTERVAL))
+    condition = t.scrape * (1 + math.ceil(threshold * tier.long_window / t.scrape))
     if mode == "performance":
         condition += _PAGE_FAST.short_window // 2
-    return condition, round_up(condition) + tier.for_seconds
+    return condition, t.round_up(condition) + tier.for_seconds
 
 
-def detection_bound(target: SLOTarget, mode: RuleMode = "full") -> int | None:
+def detection_bound(target: SLOTarget, mode: RuleMode = "full",
+                    t: Timing = DEFAULT_TIMING) -> int | None:
     """Seconds from the first failed scrape of a full outage to the 14.4x page, or
     ``None`` when a full outage cannot page (an objective below about 93%).
 
     2 minutes at 99.9% (30s scrapes, 1m evaluations).
     """
-    bound = _tier_bound(target, _PAGE_FAST, mode)
+    bound = _tier_bound(target, _PAGE_FAST, mode, t)
     return None if bound is None else bound[1]
 
 
-def all_pages_bound(mode: RuleMode = "full") -> int:
+def all_pages_bound(mode: RuleMode = "full", t: Timing = DEFAULT_TIMING) -> int:
     """Seconds after recovery by which every page has resolved: the longest page short
     window (plus the 5m recording it averages in performance mode) and one evaluation."""
     longest = max(t.short_window for t in BURN_RATE_TIERS if t.severity == "page")
     if mode == "performance":
         longest += _PAGE_FAST.short_window
-    return longest + EVALUATION_INTERVAL
+    return longest + t.evaluation
 
 
 def burn_scenarios(target: SLOTarget) -> list[float]:
@@ -151,17 +151,18 @@ def _traffic(target: SLOTarget, operations: tuple[str, ...]) -> dict[str, str]:
     return {"region": target.region, "source": target.sources[0], "operation": operations[0]}
 
 
-def _lag(threshold: float, shape: _Shape) -> list[float]:
+def _lag(threshold: float, shape: _Shape, t: Timing) -> list[float]:
     """Behind: the lag is over the threshold and grows by a scrape interval a scrape."""
     lag: list[float] = []
     behind = 0
     for i in range(shape.samples):
         behind = behind + 1 if shape.bad(i) else 0
-        lag.append(threshold + SCRAPE_INTERVAL * behind if behind else 1.0)
+        lag.append(threshold + t.scrape * behind if behind else 1.0)
     return lag
 
 
-def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, str]]:
+def _sli_series(target: SLOTarget, shape: _Shape, born: bool,
+                t: Timing) -> list[dict[str, str]]:
     """The exporter's series for ``target``'s SLI with the given per-scrape badness.
 
     Args:
@@ -207,7 +208,7 @@ def _sli_series(target: SLOTarget, shape: _Shape, born: bool) -> list[dict[str, 
                               runs, good)
         case ReplicationLagSLI():
             return [series(REPLICATION_LAG.name, {"region": region, "source_region": "source"},
-                           _lag(sli.threshold, shape))]
+                           _lag(sli.threshold, shape, t))]
         case _:
             assert_never(sli)
 
@@ -228,22 +229,23 @@ def _close(target: SLOTarget, record: str, value: float, at: int) -> dict[str, A
     }
 
 
-def _outage_test(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any] | None:
+def _outage_test(target: SLOTarget, alerting: AlertingConfig,
+                 t: Timing) -> dict[str, Any] | None:
     mode = alerting.rule_mode
-    bound = detection_bound(target, mode)
+    bound = detection_bound(target, mode, t)
     if bound is None:
         return None
-    all_pages = all_pages_bound(mode)
+    all_pages = all_pages_bound(mode, t)
     outage = max(10 * MINUTE, bound + 5 * MINUTE)
-    start = HEALTHY // SCRAPE_INTERVAL
-    stop = start + outage // SCRAPE_INTERVAL
+    start = t.samples(HEALTHY)
+    stop = start + t.samples(outage)
     recovered = HEALTHY + outage
-    samples = (recovered + all_pages + 5 * MINUTE) // SCRAPE_INTERVAL
+    samples = t.samples(recovered + all_pages + 5 * MINUTE)
     shape = _Shape(samples, lambda i: 1.0 if start <= i < stop else 0.0)
     fast, slow = burn_rate_alerts(target, alerting)[:2]
     ident = identity(target)
     slow_checks: list[dict[str, Any]] = []
-    slow_fires = _tier_bound(target, _PAGE_SLOW, mode)
+    slow_fires = _tier_bound(target, _PAGE_SLOW, mode, t)
     if slow_fires is not None and slow_fires[0] <= outage - MINUTE:
         # The 6x page: the outage crossed its 6h threshold, and its 30m short window
         # keeps it true after recovery, so it fires after its `for` either way.
@@ -255,10 +257,10 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any] 
             "eval_time": format_duration(HEALTHY + slow_fires[1]),
             "exp_samples": [{"labels": _labelled("ALERTS", labels), "value": 1}],
         })
-    return scenario(
+    return t.scenario(
         f"{target.sloth_id}: full outage pages within "
         f"{format_duration(bound)}, resolves within {format_duration(RECOVERY_BOUND)}",
-        _sli_series(target, shape, born=True),
+        _sli_series(target, shape, born=True, t=t),
         [
             *no_alerts([PAGE_ALERT, TICKET_ALERT], [HEALTHY - MINUTE]),
             alert_test(PAGE_ALERT, HEALTHY + bound, [expected_alert(fast, ident)]),
@@ -277,15 +279,79 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig) -> dict[str, Any] 
     )
 
 
+FRESH_HORIZON = HOUR
+"""A fresh start is watched this long: no alert at any evaluation."""
+
+
+def _fresh_series(target: SLOTarget, shape: _Shape, t: Timing) -> list[dict[str, str]]:
+    """``target``'s SLI series as a fresh exporter exposes them: failure counters at
+    zero from the first scrape, no replication lag before the mirror is first read,
+    and the ingest sources of traffic SLIs declared."""
+    sli = target.slo.sli
+    match sli:
+        case ReplicationLagSLI():
+            lag: list[float | None] = [None, *_lag(sli.threshold, shape, t)[1:]]
+            return [series(REPLICATION_LAG.name,
+                           {"region": target.region, "source_region": "source"}, lag)]
+        case TrafficSuccessSLI() | TrafficLatencySLI():
+            lines = [float(i) for i in range(shape.samples)]
+            return [
+                *_sli_series(target, shape, born=False, t=t),
+                *(series(INGEST_LINES.total, {"source": source}, lines)
+                  for source in target.sources),
+            ]
+        case ProbeSuccessSLI() | ProbeLatencySLI() | AuthSuccessSLI():
+            return _sli_series(target, shape, born=False, t=t)
+        case _:
+            assert_never(sli)
+
+
+def _fresh_start_tests(targets: Sequence[SLOTarget], alerting: AlertingConfig,
+                       t: Timing) -> list[dict[str, Any]]:
+    """A fresh, healthy exporter in every region of the SLO raises no alert at any
+    evaluation of the first hour; then a full outage in the first region pages within
+    :func:`detection_bound`, its first failures counted from zero."""
+    target = targets[0]
+    mode = alerting.rule_mode
+    bound = detection_bound(target, mode, t)
+    stop = FRESH_HORIZON + (bound or 0) + MINUTE
+    samples = t.samples(stop) + 1
+    start = t.samples(FRESH_HORIZON)
+    failing = bound is not None
+    input_series = _fresh_series(
+        target, _Shape(samples, lambda i: 1.0 if failing and i >= start else 0.0), t
+    )
+    for other in targets[1:]:
+        input_series += _fresh_series(other, _Shape(samples, lambda i: 0.0), t)
+    quiet = no_alerts([PAGE_ALERT, TICKET_ALERT, ABSENT_ALERT],
+                      t.evaluations(0, FRESH_HORIZON - 1))
+    checks: list[dict[str, Any]] = []
+    name = f"{target.slo.name}: a fresh healthy start raises no alert for an hour"
+    if bound is not None:
+        fast = burn_rate_alerts(target, alerting)[0]
+        labels = {"alertname": PAGE_ALERT, "alertstate": "firing", **identity(target),
+                  **fast["labels"]}
+        checks.append({
+            "expr": "ALERTS" + selector(alertname=PAGE_ALERT, sloth_id=target.sloth_id,
+                                        long_window=fast["labels"]["long_window"],
+                                        alertstate="firing"),
+            "eval_time": format_duration(FRESH_HORIZON + bound),
+            "exp_samples": [{"labels": _labelled("ALERTS", labels), "value": 1}],
+        })
+        name += (f"; then the first failures in {target.region} page within "
+                 f"{format_duration(bound)}")
+    return [t.scenario(name, input_series, quiet, checks)]
+
+
 def _steady_test(
-    target: SLOTarget, alerting: AlertingConfig, rate: float, metadata: bool
+    target: SLOTarget, alerting: AlertingConfig, rate: float, metadata: bool, t: Timing
 ) -> dict[str, Any]:
     """A steady burn at ``rate`` x the budget from the start: exactly the tiers whose
     factor is below ``rate`` fire (after their ``for``). With ``metadata``, also check
     the objective, budget, period and info recordings."""
     slo = target.slo
     budget = error_budget(slo.objective_ratio)
-    samples = STEADY_HORIZON // SCRAPE_INTERVAL + 1
+    samples = t.samples(STEADY_HORIZON) + 1
     shape = _Shape(samples, lambda i: rate * budget)
     ident = identity(target)
     tier_rules = burn_rate_alerts(target, alerting)
@@ -325,17 +391,18 @@ def _steady_test(
                 }],
             },
         ]
-    return scenario(
+    return t.scenario(
         f"{target.sloth_id}: a steady {num(rate * budget * 100)}% error ratio "
         f"({num(rate)}x the budget) raises {' and '.join(outcome)}",
-        _sli_series(target, shape, born=False),
+        _sli_series(target, shape, born=False, t=t),
         tests,
         recorded,
     )
 
 
-def _absent_test(targets: Sequence[SLOTarget], alerting: AlertingConfig) -> dict[str, Any]:
-    return scenario(
+def _absent_test(targets: Sequence[SLOTarget], alerting: AlertingConfig,
+                 t: Timing) -> dict[str, Any]:
+    return t.scenario(
         f"{targets[0].slo.name}: the SLI-absent alert fires without series",
         [],
         [
@@ -347,13 +414,14 @@ def _absent_test(targets: Sequence[SLOTarget], alerting: AlertingConfig) -> dict
     )
 
 
-def _steady_tests(target: SLOTarget, alerting: AlertingConfig) -> list[dict[str, Any]]:
+def _steady_tests(target: SLOTarget, alerting: AlertingConfig,
+                  t: Timing) -> list[dict[str, Any]]:
     """The steady burns of :func:`burn_scenarios`, for SLIs of counted events."""
     found = indicator(target)
     match found:
         case EventRatio():
             return [
-                _steady_test(target, alerting, rate, metadata=index == 0)
+                _steady_test(target, alerting, rate, metadata=index == 0, t=t)
                 for index, rate in enumerate(burn_scenarios(target))
             ]
         case LagThreshold():
@@ -365,7 +433,8 @@ def _steady_tests(target: SLOTarget, alerting: AlertingConfig) -> list[dict[str,
 
 
 def slo_test_file(
-    targets: Sequence[SLOTarget], rule_file: str, alerting: AlertingConfig
+    targets: Sequence[SLOTarget], rule_file: str, alerting: AlertingConfig,
+    t: Timing = DEFAULT_TIMING,
 ) -> dict[str, Any]:
     """The promtool test document for one SLO (all its regions share ``rule_file``).
 
@@ -373,14 +442,16 @@ def slo_test_file(
         targets: the SLO in each of its regions; scenarios run in the first.
         rule_file: the SLO's rule file, relative to the test file.
         alerting: the ``alerting`` section (annotations depend on it).
+        t: the scrape and evaluation intervals of the configured Prometheus.
 
     Returns:
         The test document.
     """
     target = targets[0]
-    outage = _outage_test(target, alerting)
-    return document(rule_file, [
+    outage = _outage_test(target, alerting, t)
+    return t.document(rule_file, [
         *([outage] if outage is not None else []),
-        *_steady_tests(target, alerting),
-        _absent_test(targets, alerting),
+        *_fresh_start_tests(targets, alerting, t),
+        *_steady_tests(target, alerting, t),
+        _absent_test(targets, alerting, t),
     ])
