@@ -146,9 +146,9 @@ def _counter_tests(region: RegionConfig, rules: _Rules, window: float,
             [series(PROBE_FAILURES.total, {**pull, "reason": reason}, counter)],
             [
                 *no_alerts([alert], t.evaluations(0, born - 1)),
-                _fires(rules, alert, t.round_up(born), pull),
+                _fires(rules, alert, t.seen(born), pull),
                 *no_alerts([alert], [t.round_up(born + window + t.scrape)]),
-                _fires(rules, alert, again, pull),
+                _fires(rules, alert, t.seen(again), pull),
             ],
         )
         for alert, reason in ((BLOB_INTEGRITY_ALERT, "digest_mismatch"),
@@ -173,8 +173,8 @@ def _storage_test(region: RegionConfig, alerting: AlertingConfig,
         ],
         [
             *no_alerts([STORAGE_ALERT], [grows_at, grows_at + STORAGE_FOR - MINUTE]),
-            _fires(rules, STORAGE_ALERT, t.round_up(grows_at + STORAGE_FOR + t.evaluation),
-                   source),
+            _fires(rules, STORAGE_ALERT,
+                   t.round_up(t.next_sample(grows_at) + STORAGE_FOR + t.evaluation), source),
         ],
     )
 
@@ -203,7 +203,8 @@ def _auth_spike_test(region: RegionConfig, alerting: AlertingConfig,
         [
             *no_alerts([AUTH_SPIKE_ALERT], [spike_at]),
             _fires(rules, AUTH_SPIKE_ALERT,
-                   t.round_up(spike_at + window + AUTH_SPIKE_FOR + t.evaluation),
+                   t.round_up(t.next_sample(spike_at) + window + AUTH_SPIKE_FOR
+                              + t.evaluation),
                    {"region": region.name}),
         ],
     )
@@ -241,7 +242,7 @@ def _tag_overwrite_test(region: RegionConfig, protected: str,
         ],
         [
             *no_alerts([TAG_OVERWRITE_ALERT], t.evaluations(0, born - 1)),
-            _fires(rules, TAG_OVERWRITE_ALERT, t.round_up(born), labels),
+            _fires(rules, TAG_OVERWRITE_ALERT, t.seen(born), labels),
         ],
     )
 

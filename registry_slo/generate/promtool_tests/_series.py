@@ -46,6 +46,14 @@ class Timing:
         """Input samples in ``seconds``."""
         return int(seconds // self.scrape)
 
+    def next_sample(self, seconds: float) -> int:
+        """The time of the first input sample at or after ``seconds``."""
+        return math.ceil(seconds / self.scrape) * self.scrape
+
+    def seen(self, seconds: float) -> int:
+        """The first rule evaluation that sees a change made at ``seconds``."""
+        return self.round_up(self.next_sample(seconds))
+
     def round_up(self, seconds: float) -> int:
         """Up to the next rule evaluation."""
         return math.ceil(seconds / self.evaluation) * self.evaluation
