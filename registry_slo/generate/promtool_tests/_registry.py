@@ -134,8 +134,9 @@ def _counter_tests(region: RegionConfig, rules: _Rules, window: float,
     after the counter window, and a new failure fires again."""
     pull = {"region": region.name, "probe": "pull"}
     born = 10 * MINUTE
-    again = t.round_up(born + window + 5 * MINUTE)
-    samples = t.samples(again + 5 * MINUTE)
+    resolved = t.round_up(born + window + t.scrape)
+    again = resolved + t.evaluation + 5 * MINUTE
+    samples = t.samples(t.seen(again) + 5 * MINUTE)
     counter: list[float | None] = [
         0.0 if at < born else (1.0 if at < again else 2.0)
         for at in (i * t.scrape for i in range(samples))
@@ -147,7 +148,7 @@ def _counter_tests(region: RegionConfig, rules: _Rules, window: float,
             [
                 *no_alerts([alert], t.evaluations(0, born - 1)),
                 _fires(rules, alert, t.seen(born), pull),
-                *no_alerts([alert], [t.round_up(born + window + t.scrape)]),
+                *no_alerts([alert], [resolved]),
                 _fires(rules, alert, t.seen(again), pull),
             ],
         )
@@ -252,7 +253,8 @@ def _lag_test(region: RegionConfig, alerting: AlertingConfig, prometheus: Promet
     rules = _rules(region, alerting, prometheus)
     threshold = alerting.replication_lag_threshold
     behind_from = 10 * MINUTE
-    samples = t.samples(behind_from + REPLICATION_LAG_FOR + 5 * MINUTE)
+    fires = t.round_up(behind_from + REPLICATION_LAG_FOR + t.scrape + t.evaluation)
+    samples = t.samples(fires + 5 * MINUTE)
     source = region.replicates_from or ""
     labels = {"region": region.name, "source_region": source}
     lag = [
@@ -273,9 +275,7 @@ def _lag_test(region: RegionConfig, alerting: AlertingConfig, prometheus: Promet
             _fires(rules, REPLICATION_LAG_ALERT,
                    t.round_up(behind_from + REPLICATION_LAG_FOR - MINUTE) - t.evaluation,
                    unknown),
-            _fires(rules, REPLICATION_LAG_ALERT,
-                   t.round_up(behind_from + REPLICATION_LAG_FOR + t.scrape + t.evaluation),
-                   labels, unknown),
+            _fires(rules, REPLICATION_LAG_ALERT, fires, labels, unknown),
         ],
     )
 

@@ -237,10 +237,16 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig,
         return None
     all_pages = all_pages_bound(mode, t)
     outage = max(10 * MINUTE, bound + 5 * MINUTE)
-    start = t.samples(HEALTHY)
+    # The first failed scrape is the first at or after HEALTHY (scrapes need not divide
+    # it); every expected time counts from the scrape that shows the change.
+    began = t.next_sample(HEALTHY)
+    start = began // t.scrape
     stop = start + t.samples(outage)
-    recovered = HEALTHY + outage
+    recovered = stop * t.scrape
     samples = t.samples(recovered + all_pages + 5 * MINUTE)
+    fast_condition = _tier_bound(target, _PAGE_FAST, mode, t)
+    assert fast_condition is not None
+    pages_at = t.round_up(began + fast_condition[0]) + _PAGE_FAST.for_seconds
     shape = _Shape(samples, lambda i: 1.0 if start <= i < stop else 0.0)
     fast, slow = burn_rate_alerts(target, alerting)[:2]
     ident = identity(target)
@@ -254,7 +260,8 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig,
             "expr": "ALERTS" + selector(alertname=PAGE_ALERT, sloth_id=target.sloth_id,
                                         long_window=slow["labels"]["long_window"],
                                         alertstate="firing"),
-            "eval_time": format_duration(HEALTHY + slow_fires[1]),
+            "eval_time": format_duration(t.round_up(began + slow_fires[0])
+                                         + _PAGE_SLOW.for_seconds),
             "exp_samples": [{"labels": _labelled("ALERTS", labels), "value": 1}],
         })
     return t.scenario(
@@ -263,7 +270,7 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig,
         _sli_series(target, shape, born=True, t=t),
         [
             *no_alerts([PAGE_ALERT, TICKET_ALERT], [HEALTHY - MINUTE]),
-            alert_test(PAGE_ALERT, HEALTHY + bound, [expected_alert(fast, ident)]),
+            alert_test(PAGE_ALERT, pages_at, [expected_alert(fast, ident)]),
             *no_alerts([PAGE_ALERT], [recovered + all_pages]),
         ],
         [
@@ -314,9 +321,10 @@ def _fresh_start_tests(targets: Sequence[SLOTarget], alerting: AlertingConfig,
     target = targets[0]
     mode = alerting.rule_mode
     bound = detection_bound(target, mode, t)
-    stop = FRESH_HORIZON + (bound or 0) + MINUTE
+    began = t.next_sample(FRESH_HORIZON)
+    stop = began + (bound or 0) + 2 * t.evaluation + MINUTE
     samples = t.samples(stop) + 1
-    start = t.samples(FRESH_HORIZON)
+    start = began // t.scrape
     failing = bound is not None
     input_series = _fresh_series(
         target, _Shape(samples, lambda i: 1.0 if failing and i >= start else 0.0), t
@@ -327,7 +335,9 @@ def _fresh_start_tests(targets: Sequence[SLOTarget], alerting: AlertingConfig,
                       t.evaluations(0, FRESH_HORIZON - 1))
     checks: list[dict[str, Any]] = []
     name = f"{target.slo.name}: a fresh healthy start raises no alert for an hour"
-    if bound is not None:
+    condition = _tier_bound(target, _PAGE_FAST, mode, t)
+    if bound is not None and condition is not None:
+        fires = t.round_up(began + condition[0]) + _PAGE_FAST.for_seconds
         fast = burn_rate_alerts(target, alerting)[0]
         labels = {"alertname": PAGE_ALERT, "alertstate": "firing", **identity(target),
                   **fast["labels"]}
@@ -335,7 +345,7 @@ def _fresh_start_tests(targets: Sequence[SLOTarget], alerting: AlertingConfig,
             "expr": "ALERTS" + selector(alertname=PAGE_ALERT, sloth_id=target.sloth_id,
                                         long_window=fast["labels"]["long_window"],
                                         alertstate="firing"),
-            "eval_time": format_duration(FRESH_HORIZON + bound),
+            "eval_time": format_duration(fires),
             "exp_samples": [{"labels": _labelled("ALERTS", labels), "value": 1}],
         })
         name += (f"; then the first failures in {target.region} page within "
