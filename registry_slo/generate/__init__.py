@@ -21,6 +21,7 @@ from typing import Any, assert_never
 
 from registry_slo._units import human_duration
 from registry_slo.config import (
+    MIN_SCRAPES_PER_WINDOW,
     AuthSuccessSLI,
     ProbeLatencySLI,
     ProbeSuccessSLI,
@@ -36,7 +37,6 @@ from registry_slo.generate._files import compare_generated, write_generated
 from registry_slo.generate._model import GenerationError, num, period_name
 from registry_slo.generate._yaml import HEADER, dump
 from registry_slo.generate.alertmanager import alertmanager_config
-from registry_slo.generate.alerts import SKIPPED_INTERVALS
 from registry_slo.sli.windows import BURN_RATE_TIERS, single_failure_burn
 
 __all__ = ["GenerationError", "check", "generate", "render", "warnings"]
@@ -243,13 +243,14 @@ def warnings(settings: Settings) -> list[str]:
             out.append(warning)
     scrape = human_duration(settings.prometheus.scrape_interval)
     for region in settings.regions:
-        nominal = SKIPPED_INTERVALS * region.probe.interval
+        nominal = alerts.SKIPPED_INTERVALS * region.probe.interval
         window = alerts.skipped_window(region, settings.prometheus)
         if window > nominal:
             out.append(
                 f"region {region.name!r}: {alerts.SKIPPED_ALERT} counts skipped runs over "
-                f"{human_duration(window)}, not {SKIPPED_INTERVALS} probe intervals "
-                f"({human_duration(nominal)}): a window must hold 4 scrapes of "
+                f"{human_duration(window)}, not {alerts.SKIPPED_INTERVALS} probe intervals "
+                f"({human_duration(nominal)}): a window must hold "
+                f"{MIN_SCRAPES_PER_WINDOW} scrapes of "
                 f"prometheus.scrape_interval ({scrape})"
             )
     return out

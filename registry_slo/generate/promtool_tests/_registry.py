@@ -298,9 +298,9 @@ def _fresh_series(region: RegionConfig, alerting: AlertingConfig, sources: Seque
     out: list[dict[str, str]] = []
     for probe in region.probes:
         labels = {"region": region.name, "probe": probe}
+        # No run has finished at the first scrape; then one every interval.
         last_run: list[float | None] = [
-            None if i == 0 else float(math.floor(i * t.scrape / interval) * interval)
-            for i in range(n)
+            None, *_last_run_values(interval, n, math.inf, t)[1:]
         ]
         out += [
             series(PROBES_CONFIGURED.name, labels, [1.0] * n),

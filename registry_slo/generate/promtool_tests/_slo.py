@@ -63,9 +63,11 @@ _PAGE_FAST, _PAGE_SLOW = BURN_RATE_TIERS[:2]
 
 
 def _tier_bound(target: SLOTarget, tier: BurnRateTier, mode: RuleMode,
-                t: Timing) -> tuple[int, int] | None:
-    """When a full outage establishes ``tier``'s condition, and when its alert fires
-    (seconds after the first failed scrape); ``None`` when no outage can.
+                t: Timing, began: int = 0) -> tuple[int, int] | None:
+    """When a full outage establishes ``tier``'s condition (seconds after its first
+    failed scrape), and when its alert fires (the evaluation after ``began``, the time
+    of that scrape, plus the condition, plus the row's ``for``); ``None`` when no
+    outage can.
 
     The long window crosses the threshold after ``factor * budget * long window``
     seconds of failures; the exporter's failure series is born at the first failure, so
@@ -80,7 +82,7 @@ def _tier_bound(target: SLOTarget, tier: BurnRateTier, mode: RuleMode,
     condition = t.scrape * (1 + math.ceil(threshold * tier.long_window / t.scrape))
     if mode == "performance":
         condition += _PAGE_FAST.short_window // 2
-    return condition, t.round_up(condition) + tier.for_seconds
+    return condition, t.round_up(began + condition) + tier.for_seconds
 
 
 def detection_bound(target: SLOTarget, mode: RuleMode = "full",
@@ -244,14 +246,13 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig,
     stop = start + t.samples(outage)
     recovered = stop * t.scrape
     samples = t.samples(recovered + all_pages + 5 * MINUTE)
-    fast_condition = _tier_bound(target, _PAGE_FAST, mode, t)
-    assert fast_condition is not None
-    pages_at = t.round_up(began + fast_condition[0]) + _PAGE_FAST.for_seconds
+    fast_fires = _tier_bound(target, _PAGE_FAST, mode, t, began)
+    assert fast_fires is not None  # as the bound is not None
     shape = _Shape(samples, lambda i: 1.0 if start <= i < stop else 0.0)
     fast, slow = burn_rate_alerts(target, alerting)[:2]
     ident = identity(target)
     slow_checks: list[dict[str, Any]] = []
-    slow_fires = _tier_bound(target, _PAGE_SLOW, mode, t)
+    slow_fires = _tier_bound(target, _PAGE_SLOW, mode, t, began)
     if slow_fires is not None and slow_fires[0] <= outage - MINUTE:
         # The 6x page: the outage crossed its 6h threshold, and its 30m short window
         # keeps it true after recovery, so it fires after its `for` either way.
@@ -260,8 +261,7 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig,
             "expr": "ALERTS" + selector(alertname=PAGE_ALERT, sloth_id=target.sloth_id,
                                         long_window=slow["labels"]["long_window"],
                                         alertstate="firing"),
-            "eval_time": format_duration(t.round_up(began + slow_fires[0])
-                                         + _PAGE_SLOW.for_seconds),
+            "eval_time": format_duration(slow_fires[1]),
             "exp_samples": [{"labels": _labelled("ALERTS", labels), "value": 1}],
         })
     return t.scenario(
@@ -270,7 +270,7 @@ def _outage_test(target: SLOTarget, alerting: AlertingConfig,
         _sli_series(target, shape, born=True, t=t),
         [
             *no_alerts([PAGE_ALERT, TICKET_ALERT], [HEALTHY - MINUTE]),
-            alert_test(PAGE_ALERT, pages_at, [expected_alert(fast, ident)]),
+            alert_test(PAGE_ALERT, fast_fires[1], [expected_alert(fast, ident)]),
             *no_alerts([PAGE_ALERT], [recovered + all_pages]),
         ],
         [
@@ -335,9 +335,8 @@ def _fresh_start_tests(targets: Sequence[SLOTarget], alerting: AlertingConfig,
                       t.evaluations(0, FRESH_HORIZON - 1))
     checks: list[dict[str, Any]] = []
     name = f"{target.slo.name}: a fresh healthy start raises no alert for an hour"
-    condition = _tier_bound(target, _PAGE_FAST, mode, t)
-    if bound is not None and condition is not None:
-        fires = t.round_up(began + condition[0]) + _PAGE_FAST.for_seconds
+    fires = _tier_bound(target, _PAGE_FAST, mode, t, began)
+    if bound is not None and fires is not None:
         fast = burn_rate_alerts(target, alerting)[0]
         labels = {"alertname": PAGE_ALERT, "alertstate": "firing", **identity(target),
                   **fast["labels"]}
@@ -345,7 +344,7 @@ def _fresh_start_tests(targets: Sequence[SLOTarget], alerting: AlertingConfig,
             "expr": "ALERTS" + selector(alertname=PAGE_ALERT, sloth_id=target.sloth_id,
                                         long_window=fast["labels"]["long_window"],
                                         alertstate="firing"),
-            "eval_time": format_duration(fires),
+            "eval_time": format_duration(fires[1]),
             "exp_samples": [{"labels": _labelled("ALERTS", labels), "value": 1}],
         })
         name += (f"; then the first failures in {target.region} page within "
