@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -67,6 +68,12 @@ def import_documents(documents: Iterable[tuple[str, Mapping[str, Any]]]) -> Impo
                 f"{where}: neither OpenSLO ({API_VERSION}) nor Sloth ({SLOTH_VERSION})")
     import_openslo(openslo, result)
     import_sloth(sloth, result)
+    if docs and not any(d.get("kind") == "SLO" for _, d in openslo) and not sloth:
+        kinds = Counter(str(d.get("kind") or "(no kind)") for _, d in docs)
+        found = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+        result.skipped.append(f"no SLO document in the input (found {found}): SLI, Service "
+                              "and DataSource documents are read only through the SLOs that "
+                              "refer to them")
     return result
 
 

@@ -762,7 +762,8 @@ def test_openslo_merges_the_sources_of_an_slos_regions() -> None:
         "regions": ["us-east", "eu-west"],
     }]
     # Another source for a region already imported would change what it counts.
-    assert len(result.skipped) == 1 and result.skipped[0].startswith("c: another SLO")
+    assert len(result.skipped) == 1
+    assert result.skipped[0].startswith("c (SLO 'deletes-us-east'): another SLO")
 
 
 def test_the_generators_own_expressions_map_back_to_their_sli() -> None:
