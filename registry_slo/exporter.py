@@ -121,13 +121,14 @@ class Exporter:
 
     def __init__(self, settings: Settings, metrics: ExporterMetrics | None = None) -> None:
         self.settings = settings
-        self.metrics = metrics or ExporterMetrics()
+        self.metrics = metrics or ExporterMetrics(settings.duration_buckets())
         self.states = build_regions(settings)
         probes, trackers = build_probes(
             settings, self.states, self._first_sight,
             self.metrics.regions.cache_counters.update,
         )
-        self.otel = OpenTelemetry(settings.otel, self.metrics.health)
+        self.otel = OpenTelemetry(settings.otel, self.metrics.health,
+                                  settings.duration_buckets())
         flush_interval = settings.slo_engine.flush_interval
         if settings.ingest.logs:
             # Log checkpoints are committed with the engine's counts: flush as often as

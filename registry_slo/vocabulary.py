@@ -8,6 +8,7 @@ generator and the exporter all read their names from here, so they cannot drift 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, get_args
@@ -22,6 +23,7 @@ __all__ = [
     "INGEST_LINES",
     "LAG_BUCKETS",
     "MINUTE",
+    "NEAR_THRESHOLD",
     "OPERATIONS",
     "PROBES_CONFIGURED",
     "PROBE_DURATION",
@@ -45,6 +47,7 @@ __all__ = [
     "Reason",
     "SLIKind",
     "Series",
+    "duration_buckets",
 ]
 
 
@@ -171,6 +174,23 @@ DURATION_BUCKETS: tuple[float, ...] = (
 )
 """Request and probe duration histogram boundaries (seconds); latency SLO thresholds
 must be one of them."""
+
+NEAR_THRESHOLD = 0.08
+"""Around each latency SLO threshold ``T`` the duration histograms gain boundaries at
+``T * (1 - NEAR_THRESHOLD)`` and ``T * (1 + NEAR_THRESHOLD)``, so a quantile that
+``histogram_quantile`` reads between them is off by at most 8.7 % (a bucket ``[a, b]``
+bounds the error by ``(b - a) / a``)."""
+
+
+def duration_buckets(thresholds: Iterable[float] = ()) -> tuple[float, ...]:
+    """The duration histogram boundaries for these latency SLO thresholds (seconds):
+    :data:`DURATION_BUCKETS` plus :data:`NEAR_THRESHOLD` neighbours of each threshold."""
+    bounds = set(DURATION_BUCKETS)
+    for threshold in thresholds:
+        bounds.update(round(threshold * factor, 6)
+                      for factor in (1 - NEAR_THRESHOLD, 1 + NEAR_THRESHOLD))
+    return tuple(sorted(bounds))
+
 
 LAG_BUCKETS: tuple[float, ...] = (
     0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 120.0, 300.0, 600.0, 1800.0,

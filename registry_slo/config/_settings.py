@@ -19,8 +19,9 @@ from registry_slo.config._service import (
     SLOEngineConfig,
     default_state_dir,
 )
-from registry_slo.config._slos import SLOSpec
+from registry_slo.config._slos import ProbeLatencySLI, SLOSpec, TrafficLatencySLI
 from registry_slo.config._topology import SLOTarget, SLOTopology
+from registry_slo.vocabulary import duration_buckets
 
 __all__ = ["ENV_PREFIX", "Defaults", "Settings"]
 
@@ -122,6 +123,13 @@ class Settings(BaseSettings):
             event_sources={e.name: e.region for e in self.ingest.notifications.endpoints},
             probe_intervals={r.name: r.probe.interval for r in self.regions},
         )
+
+    def duration_buckets(self) -> tuple[float, ...]:
+        """The duration histograms' boundaries: the standard ones, and close neighbours of
+        every latency SLO's threshold (:func:`registry_slo.vocabulary.duration_buckets`)."""
+        return duration_buckets(
+            slo.sli.threshold for slo in self.slos
+            if isinstance(slo.sli, ProbeLatencySLI | TrafficLatencySLI))
 
     def slo_targets(self) -> list[SLOTarget]:
         """Every (SLO, region) the SLOs apply to, in configuration order."""

@@ -11,7 +11,7 @@ ingest service and its scrape sources report to
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
@@ -41,7 +41,8 @@ class IngestMetrics(SeriesGroup):
         count_internal_error: counts a failed poll of an ingest source.
     """
 
-    def __init__(self, count_internal_error: CountInternalError) -> None:
+    def __init__(self, count_internal_error: CountInternalError,
+                 buckets: Sequence[float] = DURATION_BUCKETS) -> None:
         super().__init__()
         self._count_internal_error = count_internal_error
         # -- registry traffic from what registries emit (logs, events, metrics) --------
@@ -65,7 +66,7 @@ class IngestMetrics(SeriesGroup):
             REGISTRY_DURATION.name,
             "Duration of requests as the registry logged it (sources that log durations).",
             ["region", "source", "operation"],
-            buckets=DURATION_BUCKETS,
+            buckets=tuple(buckets),
             registry=None,
         ))
         self.registry_bytes = self.add(Counter(

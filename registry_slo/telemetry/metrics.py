@@ -22,6 +22,8 @@ how fresh a value is.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
 
@@ -31,6 +33,7 @@ from registry_slo.telemetry.ingest_metrics import IngestMetrics
 from registry_slo.telemetry.probe_metrics import ProbingMetrics
 from registry_slo.telemetry.region_metrics import RegionMetrics
 from registry_slo.telemetry.slo_metrics import SLOMetrics
+from registry_slo.vocabulary import DURATION_BUCKETS
 
 __all__ = ["ExporterMetrics"]
 
@@ -42,16 +45,16 @@ class ExporterMetrics:
     :meth:`render` writes the exposition, the many per-probe series on a fast path.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, buckets: Sequence[float] = DURATION_BUCKETS) -> None:
         self.health = ExporterHealth()
         """The exporter's own health; counts every part's internal errors."""
         self.regions = RegionMetrics()
         """Region health: replication lag, clocks, certificates, caches."""
-        self.ingest = IngestMetrics(self.health.internal_error)
+        self.ingest = IngestMetrics(self.health.internal_error, buckets)
         """Registry traffic and ingest health: the ingest service's recorder."""
         self.slos = SLOMetrics()
         """Filled once the exporter hands it the engine (:meth:`SLOMetrics.track`)."""
-        self.probes = ProbingMetrics(self.health.internal_error)
+        self.probes = ProbingMetrics(self.health.internal_error, buckets)
         """Probe results and scheduling health: the probe scheduler's recorder."""
         self.standard = CollectorRegistry()
         """Every domain but the probes' (rendered by prometheus-client)."""

@@ -215,7 +215,8 @@ class OpenTelemetry:
     """
 
     def __init__(
-        self, config: OtelConfig, span_accounting_registry: CollectorHost | None = None
+        self, config: OtelConfig, span_accounting_registry: CollectorHost | None = None,
+        buckets: Sequence[float] = DURATION_BUCKETS,
     ) -> None:
         self.config = config
         self.tracer: Tracer | None = None
@@ -250,7 +251,7 @@ class OpenTelemetry:
                 metric_readers=[reader],
                 views=[View(
                     instrument_name="registry_slo.probe.duration",
-                    aggregation=ExplicitBucketHistogramAggregation(DURATION_BUCKETS),
+                    aggregation=ExplicitBucketHistogramAggregation(list(buckets)),
                 )],
             )
             meter = self._meter_provider.get_meter("registry_slo", __version__)

@@ -14,8 +14,9 @@ Modes (see `FaultMode`), switchable at run time with `FaultProxy.set_mode`:
   ``GET .../blobs/sha256:...`` responses.
 - ``delay``: wait N seconds, then forward.
 
-A fault may be limited to request paths matching a regex, to some methods, and to the
-first N matching requests; other requests pass through.
+A fault may be limited to request paths matching a regex, to some methods, to the
+first N matching requests, and to a random share of them (seeded); other requests pass
+through.
 
 Forwarding rewrites ``Host`` to the upstream and absolute ``Location`` headers back to
 the proxy, re-frames request bodies with ``Content-Length``, streams responses with the
@@ -29,6 +30,7 @@ import contextlib
 import dataclasses
 import enum
 import json
+import random
 import re
 import socket
 import struct
@@ -95,6 +97,8 @@ class Fault:
         path: regex searched in the request target; ``None`` matches every path.
         methods: upper-case methods the fault applies to; ``None`` matches all.
         times: apply to at most this many matching requests, then pass through.
+        probability: apply to each matching request with this probability, drawn from
+            the proxy's seeded generator (`FaultProxy(seed=...)`), so a run is repeatable.
     """
 
     mode: FaultMode = FaultMode.PASSTHROUGH
@@ -107,6 +111,7 @@ class Fault:
     path: str | None = None
     methods: frozenset[str] | None = None
     times: int | None = None
+    probability: float = 1.0
 
     def matches(self, method: str, target: str) -> bool:
         """Whether this fault applies to ``method`` ``target`` (ignoring ``times``)."""
@@ -160,9 +165,14 @@ class FaultProxy:
         connections: number of client connections accepted.
         faults_injected: number of requests a non-passthrough fault applied to.
         seen: ``(method, target)`` of every request, oldest first.
+        faulted: ``(method, target)`` of every request a fault applied to, oldest first.
+
+    Args:
+        upstream: the registry's ``http://`` URL.
+        seed: seed of the generator that draws a fault's ``probability``.
     """
 
-    def __init__(self, upstream: str) -> None:
+    def __init__(self, upstream: str, seed: int = 0) -> None:
         parts = urlsplit(upstream)
         if parts.scheme != "http" or not parts.hostname:
             raise ValueError(f"upstream must be an http:// URL, got {upstream!r}")
@@ -174,6 +184,8 @@ class FaultProxy:
         self.connections = 0
         self.faults_injected = 0
         self.seen: list[tuple[str, str]] = []
+        self.faulted: list[tuple[str, str]] = []
+        self._random = random.Random(seed)
         self._fault = Fault()
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -226,6 +238,7 @@ class FaultProxy:
         path: str | None = None,
         methods: Iterable[str] | None = None,
         times: int | None = None,
+        probability: float = 1.0,
     ) -> Fault:
         """Switch the fault applied to subsequent requests (thread-safe).
 
@@ -240,6 +253,7 @@ class FaultProxy:
             path: regex the request target must contain (e.g. ``"/blobs/"``).
             methods: methods the fault is limited to.
             times: number of matching requests to fault before passing through.
+            probability: share of matching requests to fault, at random (seeded).
 
         Returns:
             The new `Fault`.
@@ -255,6 +269,7 @@ class FaultProxy:
             path=path,
             methods=frozenset(m.upper() for m in methods) if methods is not None else None,
             times=times,
+            probability=probability,
         )
         with self._lock:
             self._fault = fault
@@ -275,7 +290,10 @@ class FaultProxy:
                 if fault.times <= 0:
                     return None
                 self._fault = dataclasses.replace(fault, times=fault.times - 1)
+            if fault.probability < 1.0 and self._random.random() >= fault.probability:
+                return None
             self.faults_injected += 1
+            self.faulted.append((method, target))
             return fault
 
     # -- lifecycle ---------------------------------------------------------------------

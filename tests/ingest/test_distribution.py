@@ -195,3 +195,17 @@ def test_a_nested_msg_key_does_not_hide_the_message() -> None:
             b'"time":"2026-01-01T00:00:00Z"}')
     result = DistributionParser("r", "s").parse(line)
     assert isinstance(result, Observation) and result.status == 404
+
+
+@pytest.mark.parametrize("method", ["HEAD", "GET"])
+def test_a_head_answer_moves_no_body_bytes(method: str) -> None:
+    # Go's server counts the error body a HEAD handler writes, but never sends it.
+    line = (b'{"err.code":"blob unknown","http.request.method":"' + method.encode()
+            + b'","http.request.uri":"/v2/a/blobs/sha256:' + b"0" * 64
+            + b'","http.request.useragent":"x","http.response.duration":"1ms",'
+            b'"http.response.status":404,"http.response.written":157,"level":"error",'
+            b'"msg":"response completed with error","time":"2026-01-01T00:00:00Z"}')
+    fast = DistributionParser("r", "s").parse(line)
+    assert isinstance(fast, Observation)
+    assert fast == _json_path(line)  # both paths agree
+    assert fast.bytes_received == (0 if method == "HEAD" else 157)

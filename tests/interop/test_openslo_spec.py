@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from harness.fuzzing import fuzz_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
@@ -22,7 +23,6 @@ from referencing import Registry, Resource
 
 from registry_slo.config import load_config
 from registry_slo.interop import dump_documents, export_openslo, import_documents, load_documents
-from tests.harness.fuzzing import fuzz_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "regions.yaml"

@@ -113,3 +113,36 @@ def test_replication_lag_has_no_sample_before_the_mirror_is_read() -> None:
     assert value is not None and math.isnan(value)  # read, no heartbeat: unknown
     tracker.see(90.0, "writer")
     assert get("registry_slo_replication_lag_seconds", labels) == 10.0
+
+
+def test_duration_histograms_gain_boundaries_beside_each_latency_threshold() -> None:
+    from registry_slo.config import Settings
+    from registry_slo.exporter import Exporter
+    from registry_slo.vocabulary import DURATION_BUCKETS, NEAR_THRESHOLD, duration_buckets
+
+    assert duration_buckets() == DURATION_BUCKETS
+    settings = Settings.model_validate({
+        "regions": [{"name": "r", "url": "http://127.0.0.1:1"}],
+        "slos": [
+            {"name": "fast", "sli": {"kind": "probe_latency", "probe": "pull",
+                                     "threshold": "250ms"}, "objective": 99},
+            {"name": "also", "sli": {"kind": "probe_latency", "probe": "push",
+                                     "threshold": "2s"}, "objective": 99},
+        ],
+    })
+    bounds = settings.duration_buckets()
+    assert set(bounds) - set(DURATION_BUCKETS) == {0.23, 0.27, 1.84, 2.16}
+    assert list(bounds) == sorted(bounds)
+    # Between the two neighbours a quantile is off by at most (b - a) / a.
+    for low, high in ((0.23, 0.25), (0.25, 0.27), (1.84, 2.0), (2.0, 2.16)):
+        assert (high - low) / low <= NEAR_THRESHOLD / (1 - NEAR_THRESHOLD) + 1e-9
+    # The running exporter's histograms use them, probe and traffic alike.
+    exporter = Exporter(settings)
+    exporter.metrics.probes.results.record(Observation(
+        region="r", operation="pull", source="probe", success=True, reason=None,
+        duration_seconds=0.26, time=0.0))
+    text = exporter.metrics.render().decode()
+    assert 'registry_slo_probe_duration_seconds_bucket{region="r",probe="pull",le="0.27"} 1' \
+        in text
+    assert 'registry_slo_probe_duration_seconds_bucket{region="r",probe="pull",le="0.25"} 0' \
+        in text

@@ -8,7 +8,8 @@ What counts as a request:
 
 * ``response completed`` and ``response completed with error`` lines: method, URI,
   user agent, ``http.response.status``, ``http.response.duration`` (a Go duration),
-  ``http.response.written`` (bytes sent to the client) and ``err.code``;
+  ``http.response.written`` (bytes sent to the client; 0 for ``HEAD``, whose body Go's
+  server counts but never sends) and ``err.code``;
 * ``error authorizing context: …`` warnings: a 401 that distribution answers without
   a ``response completed`` line. The anonymous challenge every client gets before it
   sends credentials (``authorization token required``, ``invalid authorization
@@ -192,7 +193,8 @@ class DistributionParser(SourceParser):
             self.region, operation, self.source, success, reason,
             float(amount_b) * _UNITS[unit_b],
             base + float(fraction_b) if fraction_b else base,
-            _NO_PHASES, 0, int(written_b), repository, digest, status, code, None, method, tag,
+            _NO_PHASES, 0, 0 if method == "HEAD" else int(written_b), repository, digest, status,
+            code, None, method, tag,
         )
 
     # -- the general path: a dict of fields (JSON, logstash, text) --------------------
@@ -243,7 +245,8 @@ class DistributionParser(SourceParser):
             status=status,
             code=code,
             duration=seconds,
-            bytes_received=written,
+            # Go counts what a HEAD handler writes, but never sends a body for HEAD.
+            bytes_received=0 if method == "HEAD" else written,
         )
 
     def _unauthorized(self, fields: dict[str, Any], message: str) -> Observation | Ignored:
