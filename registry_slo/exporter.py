@@ -121,14 +121,14 @@ class Exporter:
 
     def __init__(self, settings: Settings, metrics: ExporterMetrics | None = None) -> None:
         self.settings = settings
-        self.metrics = metrics or ExporterMetrics(settings.duration_buckets())
+        buckets = settings.duration_buckets()
+        self.metrics = metrics or ExporterMetrics(buckets)
         self.states = build_regions(settings)
         probes, trackers = build_probes(
             settings, self.states, self._first_sight,
             self.metrics.regions.cache_counters.update,
         )
-        self.otel = OpenTelemetry(settings.otel, self.metrics.health,
-                                  settings.duration_buckets())
+        self.otel = OpenTelemetry(settings.otel, self.metrics.health, buckets)
         flush_interval = settings.slo_engine.flush_interval
         if settings.ingest.logs:
             # Log checkpoints are committed with the engine's counts: flush as often as

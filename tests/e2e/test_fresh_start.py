@@ -17,9 +17,6 @@ counters at zero, the protected repository's overwrite counter at zero.
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +27,7 @@ import yaml
 from conftest import require_binary
 from harness import FaultProxy
 from harness.prometheus import LocalPrometheus, scrape_job
+from harness.serve import ServeProcess
 
 from registry_slo.config import load_config
 from registry_slo.devenv import LocalRegistry, free_port
@@ -41,9 +39,10 @@ WATCH = 60.0
 FIRE_DEADLINE = 60.0
 
 
-def _config(url: str, log: Path, port: int) -> dict[str, Any]:
+def _config(url: str, log: Path, port: int, state: Path) -> dict[str, Any]:
     return {
         "listen": f"127.0.0.1:{port}",
+        "state_dir": str(state),  # fresh: no SLO counts from before
         "log_format": "json",
         "regions": [{"name": "fresh", "url": url, "probe": {
             "interval": "5s", "timeout": "4s", "blob_size": "16KiB",
@@ -72,25 +71,13 @@ def fresh(tmp_path: Path) -> Iterator[tuple[LocalPrometheus, FaultProxy, Path]]:
         proxy = stack.enter_context(FaultProxy(registry.url))
         port = free_port()
         config_path = tmp_path / "regions.yaml"
-        config_path.write_text(yaml.safe_dump(_config(proxy.url, registry.log_path, port)))
+        config_path.write_text(yaml.safe_dump(
+            _config(proxy.url, registry.log_path, port, tmp_path / "state")))
         out = tmp_path / "alerts"
         generate(load_config(config_path), out)
         log = tmp_path / "exporter.log"
-        exporter = subprocess.Popen(
-            [sys.executable, "-m", "registry_slo", "serve", "--config", str(config_path)],
-            stdout=subprocess.DEVNULL, stderr=log.open("wb"),
-            env={**os.environ, "STATE_DIRECTORY": str(tmp_path / "state")},
-        )
-
-        def stop() -> None:
-            exporter.terminate()
-            try:
-                exporter.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                exporter.kill()
-                exporter.wait()
-
-        stack.callback(stop)
+        exporter = ServeProcess(config_path, log)
+        stack.callback(exporter.stop)
         prometheus = stack.enter_context(LocalPrometheus(
             scrape_configs=[scrape_job("registry-slo", [f"127.0.0.1:{port}"])],
             rule_files=sorted((out / "rules").glob("*.yml")),
