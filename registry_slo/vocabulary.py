@@ -37,6 +37,7 @@ __all__ = [
     "REGISTRY_REQUESTS",
     "REPLICATION_LAG",
     "SLI_KINDS",
+    "STATUS_CODES",
     "STORAGE_CAPACITY",
     "STORAGE_USED",
     "TAG_OVERWRITES",
@@ -47,6 +48,7 @@ __all__ = [
     "Reason",
     "SLIKind",
     "Series",
+    "code_label",
     "duration_buckets",
 ]
 
@@ -106,6 +108,30 @@ counts each failed poll, which does not), an observation sink of the probe sched
 that raised (``sink``), and each failed write of the SLO store (``slo_store``).
 """
 COMPONENTS: tuple[Component, ...] = get_args(Component)
+
+
+STATUS_CODES: tuple[str, ...] = (
+    "200", "201", "202", "204", "206", "304", "307",
+    "400", "401", "403", "404", "405", "413", "416", "429",
+    "500", "502", "503", "504",
+    "2xx", "3xx", "4xx", "5xx", "",
+)
+"""Values of the ``code`` label of registry traffic: a closed set, so that every series
+a rule sums over can exist at zero before its first request (``rate()`` cannot see the
+first increment of a series born at 1) and a registry answering odd statuses cannot
+grow the series without bound. The statuses the OCI distribution API answers with keep
+their own value; any other HTTP status is counted under its class (``418`` → ``4xx``);
+``""`` is a request whose status the source does not say, or is not an HTTP status."""
+
+
+def code_label(status: int | str | None) -> str:
+    """The ``code`` label of a request answered with `status` (see `STATUS_CODES`)."""
+    text = "" if status is None else str(status).strip()
+    if text in STATUS_CODES:
+        return text
+    if len(text) == 3 and text.isascii() and text.isdigit() and "1" < text[0] < "6":
+        return f"{text[0]}xx"
+    return ""
 
 
 # -- series ------------------------------------------------------------------------------

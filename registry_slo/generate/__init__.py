@@ -48,7 +48,8 @@ _OWNED_DIRS = ("rules", "tests", "alertmanager")
 def _slo_rule_file(targets: list[SLOTarget], settings: Settings) -> dict[str, Any]:
     groups = []
     for target in targets:
-        group_rules = rules.recording_rules(target, settings.alerting.rule_mode)
+        group_rules = rules.recording_rules(target, settings.alerting.rule_mode,
+                                            settings.prometheus.evaluation_interval)
         group_rules += alerts.burn_rate_alerts(target, settings.alerting)
         group_rules.append(alerts.absent_alert(target, settings.alerting))
         groups.append({"name": f"registry-slo/slo/{target.slo.name}/{target.region}",

@@ -47,7 +47,10 @@ from registry_slo.generate.indicators import (
 )
 from registry_slo.sli.windows import ALERT_WINDOWS, error_budget, slo_windows
 
-__all__ = ["RuleMode", "error_ratio_expr", "info_labels", "recording_rules"]
+__all__ = [
+    "MAX_SUBQUERY_STEPS", "RuleMode", "error_ratio_expr", "info_labels", "recording_rules",
+    "subquery_resolution",
+]
 
 RuleMode = Literal["full", "performance"]
 """See the module docstring."""
@@ -56,9 +59,22 @@ _SHORTEST = ALERT_WINDOWS[0]
 _LONGEST_SUBQUERY = 86400
 """Replication-lag windows longer than this average the 5m recording even in full mode:
 a 30d subquery would evaluate 43 200 steps at every rule evaluation."""
+MAX_SUBQUERY_STEPS = 2000
+"""Steps of a replication-lag subquery at most. At a short evaluation interval a 1d
+subquery would evaluate 5,760 (15s) to 86,400 (1s) steps at every evaluation; ``promtool
+test rules`` refuses about 5,000 ("would load too many samples into memory")."""
 
 
-def _ratio_expr(found: Indicator, window: int) -> str:
+def subquery_resolution(window: float, evaluation: float) -> int | None:
+    """The step of a replication-lag subquery over ``window`` seconds: ``None`` (the
+    evaluation interval, Prometheus' default) while that makes at most
+    :data:`MAX_SUBQUERY_STEPS` steps, else the whole seconds that keep it within."""
+    if window / evaluation <= MAX_SUBQUERY_STEPS:
+        return None
+    return math.ceil(window / MAX_SUBQUERY_STEPS)
+
+
+def _ratio_expr(found: Indicator, window: int, evaluation: float) -> str:
     w = format_duration(window)
     match found:
         case EventRatio(counted, total, le=None):
@@ -70,16 +86,18 @@ def _ratio_expr(found: Indicator, window: int) -> str:
             runs = f"sum(rate({total}[{w}]))"
             return f"1 - (\n  {fast}\n  /\n  ({runs} > 0)\n)\n"
         case LagThreshold(lag, threshold):
+            step = subquery_resolution(window, evaluation)
+            resolution = "" if step is None else format_duration(step)
             return (
                 "avg_over_time(\n"
-                f"  (max(1 - ({lag} <= bool {num(threshold)})))[{w}:]\n"
+                f"  (max(1 - ({lag} <= bool {num(threshold)})))[{w}:{resolution}]\n"
                 ")\n"
             )
         case _:
             assert_never(found)
 
 
-def error_ratio_expr(target: SLOTarget, window: int) -> str:
+def error_ratio_expr(target: SLOTarget, window: int, evaluation: float = 60.0) -> str:
     """PromQL for the SLI's error ratio over ``window`` seconds, from the exporter's series
     (:func:`~registry_slo.generate.indicators.indicator` says which).
 
@@ -90,11 +108,12 @@ def error_ratio_expr(target: SLOTarget, window: int) -> str:
       from the histogram bucket.
     - replication lag: the fraction of time the lag of any source is above the
       threshold or unknown (``NaN`` before the first heartbeat), sampled at the rule
-      evaluation interval.
+      evaluation interval (coarser when that would exceed :data:`MAX_SUBQUERY_STEPS`).
 
     Args:
         target: the SLO and region.
         window: seconds.
+        evaluation: the evaluation interval of the Prometheus that runs the rule.
 
     Returns:
         A multi-line PromQL expression.
@@ -102,7 +121,7 @@ def error_ratio_expr(target: SLOTarget, window: int) -> str:
     Raises:
         GenerationError: when a latency threshold is not a histogram bucket boundary.
     """
-    return _ratio_expr(indicator(target), window)
+    return _ratio_expr(indicator(target), window, evaluation)
 
 
 def _from_short_window(target: SLOTarget, window: int) -> str:
@@ -129,12 +148,14 @@ def _longest_raw_window(found: Indicator, mode: RuleMode) -> float:
             assert_never(found)
 
 
-def recording_rules(target: SLOTarget, mode: RuleMode) -> list[dict[str, Any]]:
+def recording_rules(target: SLOTarget, mode: RuleMode,
+                    evaluation: float = 60.0) -> list[dict[str, Any]]:
     """The recording rules of one target, in evaluation order (5m first).
 
     Args:
         target: the SLO and region.
         mode: ``full`` or ``performance``.
+        evaluation: the evaluation interval of the Prometheus that runs the rules.
 
     Returns:
         Rule dicts (``record``, ``expr``, ``labels``) for a Prometheus rule group.
@@ -151,8 +172,9 @@ def recording_rules(target: SLOTarget, mode: RuleMode) -> list[dict[str, Any]]:
     longest_raw = _longest_raw_window(found, mode)
     rules: list[dict[str, Any]] = []
     for window in slo_windows(slo.period_seconds):
-        expr = _ratio_expr(found, window) if window <= longest_raw else _from_short_window(
-            target, window
+        expr = (
+            _ratio_expr(found, window, evaluation) if window <= longest_raw
+            else _from_short_window(target, window)
         )
         rules.append({
             "record": f"slo:sli_error:ratio_rate{format_duration(window)}",

@@ -42,6 +42,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from registry_slo.config import ScrapeFormat, ScrapeSourceConfig
 from registry_slo.oci import reason_for_status
+from registry_slo.vocabulary import OPERATIONS, STATUS_CODES
 
 __all__ = ["SCRAPE_OUTCOMES", "Reading", "ScrapeOutcome", "ScrapeRecorder", "ScrapeSource",
            "parse"]
@@ -77,6 +78,11 @@ class ScrapeRecorder(Protocol):
 
     def configure_scrape(self, source: str, outcomes: Iterable[str]) -> None:
         """Declare a scrape source: its series of every read outcome exist (at zero)."""
+        ...
+
+    def configure_requests(self, region: str, source: str, operations: Iterable[str],
+                           codes: Iterable[str] = STATUS_CODES) -> None:
+        """Declare a source's request series, every operation and ``code``, at zero."""
         ...
 
     def add_requests(
@@ -222,6 +228,7 @@ class ScrapeSource:
         self._increase = _Increases()
         self.reads = 0
         recorder.configure_scrape(config.name, SCRAPE_OUTCOMES)
+        recorder.configure_requests(config.region, config.name, OPERATIONS)
 
     def apply(self, reading: Reading) -> None:
         """Hand what changed since the previous reading to the recorder.

@@ -33,7 +33,7 @@ from registry_slo.ingest.scrape import ScrapeRecorder, ScrapeSource
 from registry_slo.ingest.sink import LineCounts
 from registry_slo.ingest.tail import FileTailer
 from registry_slo.observation import Observation
-from registry_slo.vocabulary import OPERATIONS, Component, Reason
+from registry_slo.vocabulary import OPERATIONS, STATUS_CODES, Component, Reason
 
 __all__ = ["IngestRecorder", "IngestService", "MetricsSink", "TrafficRecorder"]
 
@@ -206,7 +206,7 @@ class IngestService:
                 rotate_wait=config.rotate_wait,
                 checkpoint_interval=config.checkpoint_interval,
             )
-            self._declare(source.region, source.name, protected)
+            self._declare(source.region, source.name, protected, STATUS_CODES)
             self.sources.append(_Source(source, tailer))
         self.scrapes = [ScrapeSource(source, metrics) for source in config.scrapes]
         for filesystem in config.filesystems:
@@ -221,15 +221,19 @@ class IngestService:
                 pipelines[endpoint.name] = SourcePipeline(
                     endpoint.name, None, sink, labeler, overwrites
                 )
-                self._declare(endpoint.region, endpoint.name, protected)
+                # Notifications are successful operations and carry no status.
+                self._declare(endpoint.region, endpoint.name, protected, ("",))
             self.receiver = NotificationReceiver(
                 notifications, pipelines, metrics.record_notification_request
             )
 
-    def _declare(self, region: str, source: str, protected: Sequence[str]) -> None:
+    def _declare(self, region: str, source: str, protected: Sequence[str],
+                 codes: Sequence[str]) -> None:
         """Create the series of a log or notification source that alerts read, at zero:
-        ``rate()`` and ``increase()`` cannot see the first event of a series born at 1."""
+        ``rate()`` and ``increase()`` cannot see the first event of a series born at 1.
+        ``codes``: the ``code`` values the source can report."""
         self.metrics.configure_ingest_source(source)
+        self.metrics.configure_requests(region, source, OPERATIONS, codes)
         self.metrics.configure_manifest_pushes(region, source, ARTIFACT_KINDS)
         self.metrics.configure_traffic_failures(region, [source], OPERATIONS, [Reason.AUTH])
         self.metrics.configure_tag_overwrites(region, protected)

@@ -25,10 +25,12 @@ from registry_slo.vocabulary import (
     REGISTRY_DURATION,
     REGISTRY_FAILURES,
     REGISTRY_REQUESTS,
+    STATUS_CODES,
     STORAGE_CAPACITY,
     STORAGE_USED,
     TAG_OVERWRITES,
     Component,
+    code_label,
 )
 
 __all__ = ["IngestMetrics"]
@@ -49,8 +51,9 @@ class IngestMetrics(SeriesGroup):
         self.registry_requests = self.add(Counter(
             REGISTRY_REQUESTS.name,
             "Requests served by the registry, as read from what it emits (logs, events), "
-            "by region, ingest source, operation and HTTP status code (empty when the "
-            "source does not say).",
+            "by region, ingest source, operation and HTTP status code (a closed set: "
+            "statuses the distribution API answers with, other statuses by class such "
+            "as 4xx, empty when the source does not say).",
             ["region", "source", "operation", "code"],
             registry=None,
         ))
@@ -224,6 +227,23 @@ class IngestMetrics(SeriesGroup):
         for outcome in outcomes:
             self.ingest_scrapes.labels(source, outcome)
 
+    def configure_requests(self, region: str, source: str, operations: Iterable[str],
+                           codes: Iterable[str] = STATUS_CODES) -> None:
+        """Create a source's request series at zero, for every operation and ``code``:
+        rules sum them over codes, and ``rate()`` cannot see the first request of a code
+        whose series is born at 1.
+
+        Args:
+            region: the source's region.
+            source: the source's name.
+            operations: the operations it can report.
+            codes: the ``code`` values it can report.
+        """
+        codes = tuple(codes)
+        for operation in operations:
+            for code in codes:
+                self.registry_requests.labels(region, source, operation, code)
+
     def configure_traffic_failures(
         self, region: str, sources: Iterable[str], operations: Iterable[str],
         reasons: Iterable[str],
@@ -261,7 +281,7 @@ class IngestMetrics(SeriesGroup):
             repository: its bounded ``repository`` label (``None``: not labelled).
         """
         o = observation
-        code = "" if o.status is None else str(o.status)
+        code = code_label(o.status)
         key = (o.region, o.source, o.operation, code, repository)
         series = self._event_series.get(key)
         if series is None:
@@ -404,10 +424,10 @@ class IngestMetrics(SeriesGroup):
             region: the registry's region.
             source: the scrape source.
             operation: the normalised operation.
-            code: the HTTP status code.
+            code: the HTTP status code (bounded by `code_label`).
             count: the increase.
         """
-        self.registry_requests.labels(region, source, operation, code).inc(count)
+        self.registry_requests.labels(region, source, operation, code_label(code)).inc(count)
 
     def add_failures(
         self, region: str, source: str, operation: str, reason: str, count: float

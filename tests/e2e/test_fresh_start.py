@@ -11,7 +11,13 @@ counters at zero, the protected repository's overwrite counter at zero.
    rule evaluation through ``ALERTS`` over the whole span, not by sampling;
 2. then the proxy corrupts one blob the pull probe downloads: the digest-mismatch
    counter moves from 0 to 1, the pull SLI's 5m error ratio becomes positive, and
-   ``RegistryBlobIntegrityError`` (page) fires — and nothing else does.
+   ``RegistryBlobIntegrityError`` (page) fires — and nothing else does;
+3. then the first user request the registry ever logs fails (a pull of a missing
+   manifest, an error the traffic SLO counts): its request series, exposed at zero
+   since start-up with every other status code, moves from 0 to 1 like the failure
+   series, so the traffic SLI's 5m ratio is exactly 1 (one bad of one) and the traffic
+   SLO's burn-rate page fires. A request series born at its first request would leave
+   the SLI without a denominator, and the page silent.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from conftest import require_binary
@@ -55,6 +62,9 @@ def _config(url: str, log: Path, port: int, state: Path) -> dict[str, Any]:
              "sli": {"kind": "probe_success", "probe": "pull"}, "objective": 99},
             {"name": "push-availability",
              "sli": {"kind": "probe_success", "probe": "push"}, "objective": 99},
+            {"name": "pull-traffic",
+             "sli": {"kind": "traffic_success", "operations": ["pull_manifest"],
+                     "errors": ["not_found"]}, "objective": 99},
         ],
         "alerting": {"protected_repositories": ["prod/api"]},
         "prometheus": {"scrape_interval": f"{SCRAPE:g}s",
@@ -63,7 +73,7 @@ def _config(url: str, log: Path, port: int, state: Path) -> dict[str, Any]:
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[tuple[LocalPrometheus, FaultProxy, Path]]:
+def fresh(tmp_path: Path) -> Iterator[tuple[LocalPrometheus, FaultProxy, Path, str]]:
     for binary in ("docker-registry", "prometheus"):
         require_binary(binary)
     with contextlib.ExitStack() as stack:
@@ -83,7 +93,7 @@ def fresh(tmp_path: Path) -> Iterator[tuple[LocalPrometheus, FaultProxy, Path]]:
             rule_files=sorted((out / "rules").glob("*.yml")),
             scrape_interval=SCRAPE, evaluation_interval=EVALUATION,
         ))
-        yield prometheus, proxy, log
+        yield prometheus, proxy, log, registry.url
 
 
 def _firing(prometheus: LocalPrometheus) -> list[dict[str, str]]:
@@ -91,9 +101,9 @@ def _firing(prometheus: LocalPrometheus) -> list[dict[str, str]]:
 
 
 def test_a_fresh_healthy_start_fires_nothing_and_the_first_failure_pages(
-    fresh: tuple[LocalPrometheus, FaultProxy, Path],
+    fresh: tuple[LocalPrometheus, FaultProxy, Path, str],
 ) -> None:
-    prometheus, proxy, log = fresh
+    prometheus, proxy, log, registry_url = fresh
     prometheus.wait_for_targets(timeout=60)
     prometheus.wait_for("registry_slo_probe_last_run_timestamp_seconds", timeout=60)
     start = time.time()
@@ -136,3 +146,27 @@ def test_a_fresh_healthy_start_fires_nothing_and_the_first_failure_pages(
             break
         time.sleep(0.5)
     assert sli and sli[0].value > 0, "the first failure did not move the SLI"
+
+    # 3. The first user request ever logged fails, with an error the traffic SLO counts.
+    traffic = 'region="fresh",source="fresh-log",operation="pull_manifest"'
+    requests = f'registry_slo_registry_requests_total{{{traffic},code="404"}}'
+    failures = f'registry_slo_registry_request_failures_total{{{traffic},reason="not_found"}}'
+    for series in (requests, failures):
+        (zero,) = prometheus.query(series)
+        assert zero.value == 0.0, series  # exposed at zero since start-up
+    assert httpx.get(f"{registry_url}/v2/fresh/missing/manifests/latest",
+                     timeout=10).status_code == 404
+    deadline = time.monotonic() + FIRE_DEADLINE
+    sli_expr = 'slo:sli_error:ratio_rate5m{sloth_id="fresh-pull-traffic"}'
+    while time.monotonic() < deadline:
+        pages = [a for a in _firing(prometheus) if a.get("sloth_slo") == "pull-traffic"]
+        sli = prometheus.query(sli_expr)
+        if pages and sli:
+            break
+        time.sleep(1.0)
+    assert pages, (_firing(prometheus), log.read_text(errors="replace")[-2000:])
+    assert {p["alertname"] for p in pages} == {"RegistrySLOBurnRatePage"}
+    for series in (requests, failures):
+        (moved,) = prometheus.query(series)
+        assert moved.value == 1.0, series
+    assert sli and sli[0].value == pytest.approx(1.0), sli

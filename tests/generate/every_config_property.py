@@ -205,6 +205,16 @@ FOUND: list[dict[str, Any]] = [
         "slos": [{"name": "lag", "sli": {"kind": "replication_lag", "threshold": "1m"},
                   "objective": 99}],
     },
+    # Rules evaluated every 15s: the lag SLI's 1d subquery had 5,760 steps, which
+    # promtool refuses ("would load too many samples into memory"); it now steps 44s.
+    {
+        "regions": [{"name": "r0", "url": "http://127.0.0.1:5000"},
+                    {"name": "r1", "url": "http://127.0.0.1:5001", "replicates_from": "r0",
+                     "probe": {"enabled": ["pull"]}}],
+        "slos": [{"name": "lag", "sli": {"kind": "replication_lag", "threshold": "5m"},
+                  "objective": 99, "period": "78d"}],
+        "prometheus": {"scrape_interval": "44s", "evaluation_interval": "15s"},
+    },
 ]
 
 

@@ -7,12 +7,19 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registry_slo.config import Settings, SLOTarget
 from registry_slo.generate import GenerationError, render
 from registry_slo.generate._model import num
 from registry_slo.generate.indicators import latency_bucket
-from registry_slo.generate.rules import error_ratio_expr, recording_rules
+from registry_slo.generate.rules import (
+    MAX_SUBQUERY_STEPS,
+    error_ratio_expr,
+    recording_rules,
+    subquery_resolution,
+)
 from registry_slo.sli.windows import DAY, HOUR, MINUTE
 from registry_slo.vocabulary import DURATION_BUCKETS
 
@@ -148,6 +155,25 @@ def test_replication_lag_is_the_fraction_of_time_behind_or_unknown() -> None:
         assert rules[f"slo:sli_error:ratio_rate{window}"].startswith(
             'sum_over_time(slo:sli_error:ratio_rate5m{sloth_id="eu-west-lag"}'
         )
+
+
+def test_lag_subqueries_stay_within_a_bounded_number_of_steps() -> None:
+    """At a short evaluation interval a 1d subquery would take 5,760 (15s) to 86,400 (1s)
+    steps per evaluation, which promtool refuses: the step is coarsened instead."""
+    lag = target(LAG, "eu-west")
+    at_1m = {r["record"]: r["expr"] for r in recording_rules(lag, "full", 60)}
+    at_15s = {r["record"]: r["expr"] for r in recording_rules(lag, "full", 15)}
+    assert "[1d:]" in at_1m["slo:sli_error:ratio_rate1d"]  # 1,440 steps
+    assert "[1d:44s]" in at_15s["slo:sli_error:ratio_rate1d"]  # 1,964 steps
+    assert "[6h:]" in at_15s["slo:sli_error:ratio_rate6h"]
+    assert "[1h:2s]" in error_ratio_expr(lag, HOUR, evaluation=1)
+
+
+@given(window=st.integers(60, 30 * DAY), evaluation=st.integers(1, 300))
+def test_every_subquery_has_at_most_the_bounded_steps(window: int, evaluation: int) -> None:
+    step = subquery_resolution(window, evaluation)
+    assert window / (evaluation if step is None else step) <= MAX_SUBQUERY_STEPS
+    assert step is None or step > evaluation
 
 
 def test_performance_mode_builds_long_windows_from_the_5m_recording() -> None:

@@ -63,7 +63,7 @@ def test_distribution_event_details() -> None:
     assert distribution_records(probe, "r", "s")[0][1] == Ignored("probe_traffic")
 
 
-@pytest.mark.parametrize("body", [[], {"events": "x"}, {"events": [1]}, {"nope": []}])
+@pytest.mark.parametrize("body", [[], {"events": "x"}, {"nope": []}])
 def test_distribution_bad_envelopes(body: object) -> None:
     with pytest.raises(Rejected):
         distribution_records(body, "r", "s")
@@ -174,6 +174,26 @@ async def test_receiver_counts_each_event_once() -> None:
     assert (counts.lines, counts.observations, counts.ignored["duplicate"]) == (12, 8, 3)
     assert sum(n for (_, op, _), n in tally.requests.items() if op == "push_manifest") == 1
     assert answers == [("dist", 200)] * 12
+
+
+async def test_one_bad_event_does_not_take_its_envelope_down() -> None:
+    """Nine good events and one that cannot be read: nine count, one is rejected; the
+    registry does not resend an envelope answered 200, so dropping all ten loses nine."""
+    events = [e for env in ENVELOPES for e in env["body"]["events"]]
+    good = [json.loads(json.dumps(e)) for e in events if e["action"] == "pull"]
+    nine = [dict(good[i % len(good)], id=f"good-{i}") for i in range(9)]
+    broken = json.loads(json.dumps(good[0]))
+    broken["id"] = "broken"
+    del broken["target"]["repository"]
+    body = json.dumps({"events": [*nine[:4], broken, 7, *nine[4:]]}).encode()
+    rec, tally, _ = receiver()
+    response = await post(rec.app, "/notifications/dist", body)
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 9, "duplicates": 0, "rejected": 2}
+    counts = tally.counts["dist"]
+    assert (counts.lines, counts.observations) == (11, 9)
+    assert counts.rejected == {"missing_field": 1, "malformed_json": 1}
+    assert counts.lines == counts.observations + counts.ignored.total() + counts.rejected.total()
 
 
 async def test_receiver_token_size_and_bad_bodies() -> None:

@@ -183,7 +183,7 @@ def test_jsonl_with_operation_tag_and_digest() -> None:
     assert isinstance(result, Observation)
     assert (result.operation, result.tag, result.digest) == ("push_manifest", "v1", D)
     assert result.time == 1767600001.5 and not result.timed
-    failed = parser.parse(b'{"event":"pull","ok":false,"repo":"a","at":0}')
+    failed = parser.parse(b'{"event":"pull","ok":false,"repo":"a","at":1767600002000}')
     assert isinstance(failed, Observation)
     assert (failed.operation, failed.success, failed.reason) == ("other", False, Reason.PROTOCOL)
     for bad in (b'{"ok":true}', b'{"event":"x","ok":"yes"}', b'{"event":"x","ok":true,"at":"s"}'):

@@ -6,9 +6,13 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registry_slo.ingest import IngestConfig, IngestService
+from registry_slo.observation import Observation
 from registry_slo.telemetry.metrics import ExporterMetrics
+from registry_slo.vocabulary import OPERATIONS, STATUS_CODES, code_label
 
 from .conftest import FIXTURES
 
@@ -90,6 +94,43 @@ def test_series_that_alerts_read_exist_at_zero_before_the_first_event(tmp_path: 
     }) == 0.0
     assert get("registry_slo_registry_tag_overwrites_total",
                {"region": "eu", "repository": "prod/api"}) == 0.0
+    # Rules sum requests over ``code``: every code's series is there before its first
+    # request, so a first 503 moves the denominator as it moves the failures.
+    for operation in OPERATIONS:
+        for code in STATUS_CODES:
+            assert get("registry_slo_registry_requests_total", {
+                "region": "eu", "source": "reg", "operation": operation, "code": code,
+            }) == 0.0, (operation, code)
+
+
+def test_request_codes_are_a_closed_set(tmp_path: Path) -> None:
+    """Odd statuses are counted under their class, non-statuses under ``""``: the series
+    stay the ones declared at zero, however many distinct values a registry logs."""
+    log = tmp_path / "registry.log"
+    log.write_bytes(b"")
+    metrics = ExporterMetrics()
+    IngestService(config(tmp_path, log), metrics.ingest)
+    families = list(metrics.registry.collect())
+    before = {s.labels["code"] for f in families for s in f.samples
+              if s.name == "registry_slo_registry_requests_total"}
+    for status in (200, 418, 599, 299, 999, 0, -5, 100, None):
+        metrics.ingest.record_event(Observation(
+            region="eu", source="reg", operation="pull_blob", success=True, reason=None,
+            duration_seconds=0.1, time=1.0, status=status))
+    after = {s.labels["code"] for f in metrics.registry.collect() for s in f.samples
+             if s.name == "registry_slo_registry_requests_total"}
+    assert after == before == set(STATUS_CODES)
+    get = metrics.registry.get_sample_value
+    labels = {"region": "eu", "source": "reg", "operation": "pull_blob"}
+    assert get("registry_slo_registry_requests_total", {**labels, "code": "4xx"}) == 1
+    assert get("registry_slo_registry_requests_total", {**labels, "code": "5xx"}) == 1
+    assert get("registry_slo_registry_requests_total", {**labels, "code": "2xx"}) == 1
+    assert get("registry_slo_registry_requests_total", {**labels, "code": ""}) == 5
+
+
+@given(st.one_of(st.none(), st.integers(), st.text(max_size=6)))
+def test_every_status_maps_into_the_code_set(status: int | str | None) -> None:
+    assert code_label(status) in STATUS_CODES
 
 
 def test_protected_repositories_keep_their_label_beyond_the_allow_list() -> None:

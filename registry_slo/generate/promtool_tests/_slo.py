@@ -37,7 +37,7 @@ from registry_slo.generate.promtool_tests._series import (
     no_alerts,
     series,
 )
-from registry_slo.generate.rules import RuleMode, info_labels
+from registry_slo.generate.rules import RuleMode, info_labels, subquery_resolution
 from registry_slo.sli.windows import BURN_RATE_TIERS, HOUR, MINUTE, BurnRateTier, error_budget
 from registry_slo.vocabulary import (
     INGEST_LINES,
@@ -55,8 +55,10 @@ __all__ = ["all_pages_bound", "burn_scenarios", "detection_bound", "slo_test_fil
 
 HEALTHY = 6 * HOUR
 """Healthy history before an outage: enough to fill the 6h window."""
-STEADY_HORIZON = 3 * HOUR
-"""Long enough for every row's ``for`` (1h30m at most)."""
+STEADY_HORIZON = max(tier.for_seconds for tier in BURN_RATE_TIERS) + 15 * MINUTE
+"""Long enough for every row's ``for`` (1h30m at most), and no longer: promtool's cost
+grows with the square of a test's span (every evaluation reads every sample of the
+windows longer than the span)."""
 RECOVERY_BOUND = 6 * MINUTE
 """The 14.4x page resolves within this after recovery."""
 _PAGE_FAST, _PAGE_SLOW = BURN_RATE_TIERS[:2]
@@ -73,7 +75,9 @@ def _tier_bound(target: SLOTarget, tier: BurnRateTier, mode: RuleMode,
     seconds of failures; the exporter's failure series is born at the first failure, so
     ``rate()`` sees failures one scrape late; then comes the next rule evaluation and
     the row's ``for``. In performance mode the long window averages 5m ratios, which
-    ramp up over 5 minutes: half of that more.
+    ramp up over 5 minutes: half of that more. A replication-lag subquery coarser than
+    the evaluation interval (:func:`~registry_slo.generate.rules.subquery_resolution`)
+    may see the outage one of its steps later.
     """
     slo = target.slo
     threshold = tier.factor(slo.period_seconds) * error_budget(slo.objective_ratio)
@@ -82,6 +86,8 @@ def _tier_bound(target: SLOTarget, tier: BurnRateTier, mode: RuleMode,
     condition = t.scrape * (1 + math.ceil(threshold * tier.long_window / t.scrape))
     if mode == "performance":
         condition += _PAGE_FAST.short_window // 2
+    elif isinstance(indicator(target), LagThreshold):
+        condition += subquery_resolution(tier.long_window, t.evaluation) or 0
     return condition, t.round_up(began + condition) + tier.for_seconds
 
 
@@ -364,7 +370,7 @@ def _steady_test(
     shape = _Shape(samples, lambda i: rate * budget)
     ident = identity(target)
     tier_rules = burn_rate_alerts(target, alerting)
-    checks = [2 * HOUR, STEADY_HORIZON]
+    checks = [STEADY_HORIZON]
     tests: list[dict[str, Any]] = []
     outcome: list[str] = []
     for name, severity in ((PAGE_ALERT, "page"), (TICKET_ALERT, "ticket")):

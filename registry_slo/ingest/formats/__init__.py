@@ -24,6 +24,7 @@ from registry_slo.ingest.formats._base import (
     Ignored,
     Parser,
     Rejected,
+    check_values,
 )
 from registry_slo.ingest.formats._http import (
     PROBE_AGENT_PREFIX,
@@ -60,6 +61,7 @@ __all__ = [
     "Parser",
     "Rejected",
     "ZotAuditParser",
+    "check_values",
     "classify",
     "classify_uncached",
     "go_duration",

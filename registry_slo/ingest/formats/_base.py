@@ -19,6 +19,8 @@ observation.
 
 from __future__ import annotations
 
+import math
+from time import time as wall_clock
 from typing import ClassVar, Protocol
 
 from registry_slo.ingest.formats._http import outcome, split_reference
@@ -51,6 +53,7 @@ __all__ = [
     "Parser",
     "Rejected",
     "SourceParser",
+    "check_values",
 ]
 
 Classified = tuple[str, str | None, str | None]
@@ -132,6 +135,7 @@ class SourceParser:
         Returns:
             The observation, carrying this parser's region and source.
         """
+        check_values(time, status, duration, bytes_sent, bytes_received)
         operation, repository, reference = classified
         if failure is not None:
             success, reason = False, failure
@@ -160,3 +164,30 @@ class SourceParser:
             tag=tag,
             timed=duration is not None,
         )
+
+
+EARLIEST = 946_684_800.0
+"""2000-01-01T00:00:00Z: an operation logged before it is a broken clock or field."""
+FUTURE = 86_400.0
+"""Seconds past the exporter's clock an operation may be logged at (clock skew)."""
+LONGEST = 7 * 86_400.0
+"""The longest duration a request may have taken: a week."""
+LARGEST = 2**53
+"""The largest body byte count: beyond it a float counter loses whole bytes."""
+
+
+def check_values(time: float, status: int | None, duration: float | None,
+                  bytes_sent: int, bytes_received: int) -> None:
+    """Reject (``bad_value``) a record whose values cannot be true: a status outside
+    100-599, a duration that is not finite or outside 0 to a week, a byte count below
+    0 or above 2**53, a time that is not finite, before 2000 or more than a day ahead
+    of this clock. Counted as observations, they would poison counters and SLIs."""
+    if status is not None and not 100 <= status <= 599:
+        raise Rejected("bad_value", f"HTTP status {status} is not 100-599")
+    if duration is not None and not 0 <= duration <= LONGEST:
+        raise Rejected("bad_value", f"duration {duration!r}s is not 0 to {LONGEST:g}s")
+    for name, count in (("request", bytes_sent), ("response", bytes_received)):
+        if not 0 <= count <= LARGEST:
+            raise Rejected("bad_value", f"{name} bytes {count!r} are not 0 to 2**53")
+    if not (math.isfinite(time) and EARLIEST <= time <= wall_clock() + FUTURE):
+        raise Rejected("bad_value", f"time {time!r} is not between 2000 and tomorrow")

@@ -40,6 +40,7 @@ from registry_slo.ingest.formats._base import (
     Ignored,
     Rejected,
     SourceParser,
+    check_values,
 )
 from registry_slo.ingest.formats._http import (
     PROBE_AGENT_PREFIX,
@@ -189,12 +190,13 @@ class DistributionParser(SourceParser):
             if len(_SECONDS) > 4096:
                 _SECONDS.clear()
             _SECONDS[second_b] = base
+        duration = float(amount_b) * _UNITS[unit_b]
+        when = base + float(fraction_b) if fraction_b else base
+        written = 0 if method == "HEAD" else int(written_b)
+        check_values(when, status, duration, 0, written)
         return Observation(
-            self.region, operation, self.source, success, reason,
-            float(amount_b) * _UNITS[unit_b],
-            base + float(fraction_b) if fraction_b else base,
-            _NO_PHASES, 0, 0 if method == "HEAD" else int(written_b), repository, digest, status,
-            code, None, method, tag,
+            self.region, operation, self.source, success, reason, duration, when,
+            _NO_PHASES, 0, written, repository, digest, status, code, None, method, tag,
         )
 
     # -- the general path: a dict of fields (JSON, logstash, text) --------------------

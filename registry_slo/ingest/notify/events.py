@@ -41,6 +41,7 @@ from registry_slo.ingest.formats import (
     PROBE_TRAFFIC,
     Ignored,
     Rejected,
+    check_values,
     is_probe,
     rfc3339,
 )
@@ -48,7 +49,10 @@ from registry_slo.observation import Observation
 
 __all__ = ["Record", "distribution_records", "harbor_records"]
 
-Record = tuple[str | None, Observation | Ignored]
+Record = tuple[str | None, Observation | Ignored | Rejected]
+"""One event of an envelope: its id (for duplicate detection) and what it is. An event
+that cannot be read is a :class:`Rejected` record of its own: the others of its
+envelope still count (the registry does not resend an envelope answered 2xx)."""
 """An event id (``None``: no id, never deduplicated) and what the event is."""
 
 _MANIFEST_TYPES = ("manifest", "image.index")
@@ -79,8 +83,14 @@ def distribution_records(body: Any, region: str, source: str) -> list[Record]:
     records: list[Record] = []
     for event in body["events"]:
         if not isinstance(event, dict):
-            raise Rejected("malformed_json", "an event is not an object")
-        records.append((_str(event.get("id")), _distribution_event(event, region, source)))
+            records.append((None, Rejected("malformed_json", "an event is not an object")))
+            continue
+        result: Observation | Ignored | Rejected
+        try:
+            result = _distribution_event(event, region, source)
+        except Rejected as exc:
+            result = exc
+        records.append((_str(event.get("id")), result))
     return records
 
 
@@ -122,8 +132,10 @@ def _distribution_event(
     stamp = _str(event.get("timestamp"))
     if stamp is None:
         raise Rejected("missing_field", "timestamp")
+    when = rfc3339(stamp)
+    check_values(when, None, None, sent, received)
     return Observation(
-        region, operation, source, True, None, 0.0, rfc3339(stamp),
+        region, operation, source, True, None, 0.0, when,
         bytes_sent=sent, bytes_received=received, repository=repository,
         digest=digest if manifest or operation == "delete" else None,
         method=_str(request.get("method")),
@@ -156,11 +168,12 @@ def harbor_records(raw: bytes, body: Any, region: str, source: str) -> list[Reco
         event_id = "sha256:" + hashlib.sha256(raw).hexdigest()
         data = body.get("event_data")
         occur = body.get("occur_at")
-        when = (
-            float(occur)
-            if isinstance(occur, int | float) and not isinstance(occur, bool)
-            else None
-        )
+        when = None
+        if isinstance(occur, int | float) and not isinstance(occur, bool):
+            try:
+                when = float(occur)
+            except OverflowError:
+                raise Rejected("bad_value", "occur_at") from None
     operation = _HARBOR_TYPES.get(body["type"])
     if operation is None:
         return [(event_id, NOT_AN_OPERATION)]
@@ -175,6 +188,7 @@ def harbor_records(raw: bytes, body: Any, region: str, source: str) -> list[Reco
     resources = data.get("resources")
     if not isinstance(resources, list) or not resources:
         raise Rejected("missing_field", "resources")
+    check_values(when, None, None, 0, 0)
     records: list[Record] = []
     for i, resource in enumerate(resources):
         if not isinstance(resource, dict):

@@ -136,14 +136,23 @@ class NotificationReceiver:
             pipeline.flush()
             return JSONResponse({"accepted": 0, "rejected": exc.reason}, status_code=202)
         dedup = self._dedup[endpoint.name]
-        results: list[Observation | Ignored] = [
-            DUPLICATE if event_id is not None and dedup.seen(event_id) else result
-            for event_id, result in records
-        ]
+        results: list[Observation | Ignored] = []
+        bad = 0
+        for event_id, result in records:
+            if isinstance(result, Rejected):
+                pipeline.rejected(result.reason, result.detail)
+                bad += 1
+            elif event_id is not None and dedup.seen(event_id):
+                results.append(DUPLICATE)
+            else:
+                results.append(result)
         pipeline.records(results)
         pipeline.flush()
         fresh = sum(1 for r in results if r is not DUPLICATE)
-        return JSONResponse({"accepted": fresh, "duplicates": len(results) - fresh})
+        answer: dict[str, int | str] = {"accepted": fresh, "duplicates": len(results) - fresh}
+        if bad:
+            answer["rejected"] = bad
+        return JSONResponse(answer)
 
     def _records(self, endpoint: NotificationEndpoint, raw: bytes) -> list[Record]:
         try:
