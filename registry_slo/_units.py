@@ -3,20 +3,33 @@ percentages ("99.9")."""
 
 from __future__ import annotations
 
+import math
 import re
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BeforeValidator, PlainSerializer
 
+LONGEST_DURATION = 3650 * 86400.0
+"""The longest duration a configuration may give (ten years): longer is a typo, and
+beyond it arithmetic on seconds loses its meaning."""
+LARGEST_SIZE = 2**53
+"""The largest size a configuration may give: a float still holds every byte count."""
+
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
 _SIZE_FACTOR = {
     "B": 1,
     "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12,
     "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
 }
+
+
+def _show(value: object) -> str:
+    """``value`` for an error message, cut to 40 characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def parse_duration(value: object) -> float:
@@ -35,7 +48,10 @@ def parse_duration(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m, 1h30m")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:
+            raise ValueError(f"{_show(value)} is not a finite duration") from None
     elif isinstance(value, str):
         text = value.strip()
         pos = 0
@@ -49,8 +65,12 @@ def parse_duration(value: object) -> float:
             raise ValueError(f"invalid duration {value!r}: expected e.g. 30s, 5m, 1h30m, 250ms")
     else:
         raise ValueError("expected a duration such as 30s, 5m, 1h30m")
+    if not math.isfinite(seconds):
+        raise ValueError(f"{_show(value)} is not a finite duration")
     if seconds < 0:
         raise ValueError("a duration cannot be negative")
+    if seconds > LONGEST_DURATION:
+        raise ValueError(f"{_show(value)} is longer than {LONGEST_DURATION // 86400:g}d")
     return seconds
 
 
@@ -71,15 +91,17 @@ def parse_size(value: object) -> int:
     if isinstance(value, int):
         size = value
     elif isinstance(value, str):
-        match = _SIZE.match(value)
+        match = _SIZE.fullmatch(value)
         if not match:
             raise ValueError(f"invalid size {value!r}: expected e.g. 1MiB, 512KiB, 10MB, 4096")
         unit = (match.group(2) or "B").upper()
-        size = int(float(match.group(1)) * _SIZE_FACTOR[unit])
+        size = int(Decimal(match.group(1)) * _SIZE_FACTOR[unit])
     else:
         raise ValueError("expected a size such as 1MiB, 512KiB, 4096")
     if size < 0:
         raise ValueError("a size cannot be negative")
+    if size > LARGEST_SIZE:
+        raise ValueError(f"{_show(value)} is larger than 2**53 bytes")
     return size
 
 

@@ -15,6 +15,10 @@ from registry_slo.vocabulary import SLI_KINDS
 __all__ = ["ConfigError", "load_config"]
 
 
+MAX_CONFIG_BYTES = 16 * 2**20
+"""The largest configuration file read."""
+
+
 class ConfigError(Exception):
     """A configuration file that cannot be used; the message names the file and the key."""
 
@@ -27,6 +31,14 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
+        if not isinstance(key, str):
+            raise yaml.constructor.ConstructorError(
+                None, None,
+                f"key {key_node.value!r} is not a string: every key is a name"
+                if isinstance(key_node, yaml.ScalarNode)
+                else "a key is a list or mapping: every key is a name",
+                key_node.start_mark,
+            )
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"key {key!r} is given twice", key_node.start_mark
@@ -82,11 +94,22 @@ def load_config(path: str | Path | None) -> Settings:
     source = str(path) if path is not None else "environment"
     if path is not None:
         try:
-            text = Path(path).read_text(encoding="utf-8")
+            with Path(path).open("rb") as stream:
+                raw = stream.read(MAX_CONFIG_BYTES + 1)
         except OSError as exc:
             raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror}") from None
+        if len(raw) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES // 2**20} MiB: not "
+                              "a configuration file")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{source}: not UTF-8 text (byte {exc.start}); save the "
+                              "configuration as UTF-8") from None
         try:
             data = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # noqa: S506 - a SafeLoader
+        except RecursionError:
+            raise ConfigError(f"{source}: nested too deeply to be a configuration") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
             where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
@@ -98,3 +121,6 @@ def load_config(path: str | Path | None) -> Settings:
         return Settings(**data)
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(exc, source)) from None
+    except (ArithmeticError, RecursionError) as exc:  # a value no validator foresaw
+        raise ConfigError(f"{source}: invalid configuration: a value out of range "
+                          f"({type(exc).__name__}: {exc})") from None

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from registry_slo._names import label_value, repository_name, tag_name
 from registry_slo._units import ByteSize, Duration
-from registry_slo.config._base import Strict, read_secret
+from registry_slo.config._base import Strict, check_http_url, read_secret
 from registry_slo.vocabulary import ProbeKind
 
 __all__ = [
@@ -45,6 +44,14 @@ class BasicAuth(Strict):
     password_file: Path | None = None
     password_env: str | None = None
     password: SecretStr = Field(default=SecretStr(""), exclude=True, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_password(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "password" in data:
+            raise ValueError("password: secrets are not written in the configuration; "
+                             "use password_file or password_env")
+        return data
 
     @model_validator(mode="after")
     def _load_password(self) -> BasicAuth:
@@ -179,9 +186,7 @@ class RegionConfig(Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{value!r} must be an http:// or https:// URL")
+        parts = check_http_url(value)
         if parts.path not in ("", "/") or parts.query:
             raise ValueError(f"{value!r} must not have a path; /v2/ is added")
         return value

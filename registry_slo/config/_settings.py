@@ -110,6 +110,17 @@ class Settings(BaseSettings):
                     raise ValueError(
                         f"regions[{index}].{key}: {other!r} is not another configured region"
                     )
+        upstream = {r.name: r.replicates_from or r.pull_through_cache_of for r in self.regions}
+        for index, region in enumerate(self.regions):
+            chain = [region.name]
+            while (up := upstream[chain[-1]]) is not None and up not in chain:
+                chain.append(up)
+            if up is not None:
+                key = "replicates_from" if region.replicates_from else "pull_through_cache_of"
+                raise ValueError(
+                    f"regions[{index}].{key}: a cycle, {' -> '.join([*chain, up])}: some "
+                    "region must be the origin"
+                )
         self.slo_topology().check(self.slos)
         check_alerting(self.alerting, [r.name for r in self.regions])
         return self

@@ -85,9 +85,7 @@ class SourcePipeline:
         ignored = counts.ignored
         rejected = counts.rejected
         parse = self.parser.parse
-        labeler = self.labeler
-        overwrites = self.overwrites
-        sink = self.sink
+        deliver = self._deliver
         n = observations = 0
         for line in lines:
             n += 1
@@ -115,18 +113,10 @@ class SourcePipeline:
                 ignored[result.reason] += 1
                 continue
             assert isinstance(result, Observation)
-            observations += 1
-            label = (
-                labeler.label(result.region, result.repository) if labeler is not None else None
-            )
-            if (
-                overwrites is not None
-                and result.tag is not None
-                and result.digest is not None
-                and overwrites.observe(result)
-            ):
-                sink.tag_overwrite(result, label)
-            sink.observe(result, label)
+            if deliver(result):
+                observations += 1
+            else:
+                rejected["internal_error"] += 1
         counts.lines += n
         counts.observations += observations
 
@@ -139,7 +129,15 @@ class SourcePipeline:
                 counts.ignored[result.reason] += 1
                 continue
             assert isinstance(result, Observation)
-            counts.observations += 1
+            if self._deliver(result):
+                counts.observations += 1
+            else:
+                counts.rejected["internal_error"] += 1
+
+    def _deliver(self, result: Observation) -> bool:
+        """Hand one observation to the sink (and tag overwrite detection); ``False``
+        when that raised: logged, and the record's neighbours still count."""
+        try:
             label = (
                 self.labeler.label(result.region, result.repository)
                 if self.labeler is not None
@@ -153,6 +151,11 @@ class SourcePipeline:
             ):
                 self.sink.tag_overwrite(result, label)
             self.sink.observe(result, label)
+        except Exception:  # a bug downstream must not take other records with it
+            log.exception("ingest: accounting failed", source=self.source,
+                          record=repr(result)[:300])
+            return False
+        return True
 
     def rejected(self, reason: str, detail: str = "") -> None:
         """Account one record that could not be read."""

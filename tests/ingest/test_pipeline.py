@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import ClassVar
 
@@ -64,6 +65,46 @@ def test_a_parser_bug_is_counted_and_the_source_goes_on() -> None:
     counts = tally.counts["s"]
     assert (counts.lines, counts.rejected["internal_error"], counts.ignored["not_an_operation"]) \
         == (3, 1, 2)
+
+
+class FailingSink(Tally):
+    """A sink whose accounting raises for one repository (as a negative counter
+    increment once did inside the metrics)."""
+
+    def observe(self, observation: Observation, repository: str | None) -> None:
+        if observation.repository == "team/broken":
+            raise ValueError("counters can only be incremented by non-negative amounts")
+        super().observe(observation, repository)
+
+
+def test_a_failing_sink_loses_one_record_not_its_neighbours() -> None:
+    lines = [line for line in GOOD.splitlines()
+             if b'"response completed"' in line and b"registry-slo" not in line]
+    broken = next(line for line in lines if b"/manifests/" in line)
+    broken = broken.replace(b"/v2/team/app/", b"/v2/team/broken/", 1)
+    assert b"team/broken" in broken
+    sink = FailingSink()
+    pipeline = SourcePipeline("s", make_parser("distribution", "r", "s"), sink)
+    pipeline.lines([*lines, broken, *lines])
+    pipeline.flush()
+    counts = sink.counts["s"]
+    clean = Tally()
+    plain = SourcePipeline("s", make_parser("distribution", "r", "s"), clean)
+    plain.lines([*lines, *lines])
+    plain.flush()
+    assert counts.observations == clean.counts["s"].observations
+    assert counts.rejected["internal_error"] == 1
+    assert counts.lines == 2 * len(lines) + 1
+    assert counts.lines == (counts.observations + counts.ignored.total()
+                            + counts.rejected.total())
+    # notification records go through the same accounting
+    events = SourcePipeline("e", None, sink)
+    observation = next(o for o in (make_parser("distribution", "r", "e").parse(line)
+                                   for line in lines) if isinstance(o, Observation))
+    bad = dataclasses.replace(observation, repository="team/broken")
+    events.records([observation, bad, observation])
+    events.flush()
+    assert (sink.counts["e"].observations, sink.counts["e"].rejected["internal_error"]) == (2, 1)
 
 
 def test_repository_labels_and_overwrites_reach_the_sink() -> None:
