@@ -138,6 +138,16 @@ def test_deduplicator_forgets_the_oldest() -> None:
     assert len(dedup) == 3
 
 
+def test_deduplicator_memory_is_bounded_in_bytes() -> None:
+    """200 ids of 900 KB once took 170 MB; long ids are now kept as their SHA-256."""
+    dedup = Deduplicator(200)
+    ids = [f"{i:06d}" + "x" * 900_000 for i in range(200)]
+    assert not any(dedup.seen(i) for i in ids)
+    assert all(dedup.seen(i) for i in ids)  # still recognised
+    assert sum(len(k) for k in dedup._ids) <= 200 * 71
+    assert not dedup.seen("0" * 900_001)
+
+
 def receiver(tmp_token: str | None = None, **config: Any) -> tuple[NotificationReceiver, Tally,
                                                                    list[tuple[str, int]]]:
     options: dict[str, Any] = {

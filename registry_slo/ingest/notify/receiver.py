@@ -14,6 +14,7 @@ whose delivery it could not confirm) never count twice.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 from collections import OrderedDict
@@ -36,8 +37,17 @@ __all__ = ["Deduplicator", "NotificationReceiver"]
 log = structlog.get_logger("registry_slo.ingest")
 
 
+LONGEST_ID = 71
+"""Event ids up to this long (a UUID, ``sha256:`` + 64 hex digits) are kept as given."""
+
+
 class Deduplicator:
-    """The last ``capacity`` event ids, oldest forgotten first."""
+    """The last ``capacity`` event ids, oldest forgotten first.
+
+    An id longer than :data:`LONGEST_ID` characters is remembered by its SHA-256, so the
+    memory is bounded in bytes as well as in ids (a sender of megabyte ids cannot grow
+    it beyond ``capacity`` x 64 bytes of keys).
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
@@ -48,6 +58,8 @@ class Deduplicator:
 
     def seen(self, event_id: str) -> bool:
         """Whether ``event_id`` was seen before; remember it either way."""
+        if len(event_id) > LONGEST_ID:
+            event_id = "sha256:" + hashlib.sha256(event_id.encode(errors="replace")).hexdigest()
         if event_id in self._ids:
             self._ids.move_to_end(event_id)
             return True
