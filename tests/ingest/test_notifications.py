@@ -10,6 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from harness.fuzzing import fuzz_settings
+from hypothesis import given
+from hypothesis import strategies as st
 
 from registry_slo.ingest import (
     Deduplicator,
@@ -250,3 +253,63 @@ def test_a_blob_head_is_a_check_as_in_the_log() -> None:
     [(_, result)] = distribution_records(body, "r", "s")
     assert isinstance(result, Observation)
     assert (result.operation, result.bytes_received) == ("check_blob", 0)
+
+
+def _with(path: str, value: Any) -> bytes:
+    """The first real envelope with ``value`` at ``path`` (dots) of its first event."""
+    body = json.loads(json.dumps(ENVELOPES[0]["body"]))
+    node = body["events"][0]
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return json.dumps(body).encode()
+
+
+@pytest.mark.parametrize(("name", "path", "body"), [
+    ("nested 100k deep", "/notifications/dist", b"[" * 100_000 + b"]" * 100_000),
+    ("nested 100k deep", "/harbor", b'{"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    ("a superscript in the fraction", "/notifications/dist",
+     _with("timestamp", "2026-11-27T03:36:10.\u00b2Z")),
+    ("a negative size", "/notifications/dist", _with("target.size", -1_000_000)),
+    ("a size of 10**400", "/notifications/dist", _with("target.size", 10**400)),
+    ("occur_at 10**400", "/harbor",
+     json.dumps({**harbor_default(), "occur_at": 10**400}).encode()),
+])
+async def test_hostile_bodies_are_counted_never_a_500(name: str, path: str, body: bytes) -> None:
+    rec, tally, _ = receiver()
+    response = await post(rec.app, path, body)
+    assert response.status_code in (200, 202), name
+    counts = tally.counts["dist" if path.startswith("/notifications") else "hb"]
+    assert counts.lines == counts.observations + counts.ignored.total() + counts.rejected.total()
+    assert counts.rejected.total() >= 1, name
+
+
+_JSON = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              st.text(max_size=20)),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+    max_leaves=20,
+)
+_KEYS = ["id", "timestamp", "action", "target", "request", "size", "repository", "tag",
+         "digest", "mediaType", "method", "useragent", "events", "type", "occur_at",
+         "event_data", "resources", "repo_full_name"]
+
+
+@pytest.mark.fuzz
+@fuzz_settings(default=200)
+@given(envelope=st.one_of(
+    _JSON,
+    st.fixed_dictionaries({"events": st.lists(st.dictionaries(
+        st.sampled_from(_KEYS), _JSON, max_size=8), max_size=4)}),
+    st.builds(lambda base, key, value: {**base, key: value},
+              st.sampled_from([harbor_default()]), st.sampled_from(_KEYS), _JSON),
+), path=st.sampled_from(["/notifications/dist", "/harbor"]))
+async def test_any_json_body_is_answered_2xx_and_accounted(envelope: Any, path: str) -> None:
+    rec, tally, _ = receiver()
+    response = await post(rec.app, path, json.dumps(envelope).encode())
+    assert response.status_code in (200, 202)
+    for counts in tally.counts.values():
+        assert counts.lines == (counts.observations + counts.ignored.total()
+                                + counts.rejected.total())

@@ -224,7 +224,7 @@ def rfc3339(text: str) -> float:
     fraction = 0.0
     if tail.startswith("."):
         end = 1
-        while end < len(tail) and tail[end].isdigit():
+        while end < len(tail) and "0" <= tail[end] <= "9":  # not isdigit(): "²" is one
             end += 1
         if end > 1:
             fraction = float("0" + tail[:end])

@@ -147,6 +147,12 @@ class NotificationReceiver:
             pipeline.rejected(exc.reason, exc.detail)
             pipeline.flush()
             return JSONResponse({"accepted": 0, "rejected": exc.reason}, status_code=202)
+        except Exception:  # a reader bug: counted and acknowledged, never a 500 loop
+            log.exception("notifications: reading a body failed", source=endpoint.name,
+                          body=raw[:200])
+            pipeline.rejected("internal_error")
+            pipeline.flush()
+            return JSONResponse({"accepted": 0, "rejected": "internal_error"}, status_code=202)
         dedup = self._dedup[endpoint.name]
         results: list[Observation | Ignored] = []
         bad = 0
@@ -171,6 +177,8 @@ class NotificationReceiver:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise Rejected("malformed_json", "the body is not JSON") from None
+        except RecursionError:
+            raise Rejected("malformed_json", "nested too deeply") from None
         if endpoint.format == "distribution":
             return distribution_records(body, endpoint.region, endpoint.name)
         return harbor_records(raw, body, endpoint.region, endpoint.name)
