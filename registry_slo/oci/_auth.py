@@ -14,16 +14,20 @@ import time
 from dataclasses import dataclass
 
 import httpx
+import structlog
 
 from registry_slo.oci._errors import error_from_response
 from registry_slo.oci._exceptions import AccessDenied, ProtocolViolation, RegistryError
 from registry_slo.oci._metering import current_meter, phase
-from registry_slo.oci._transport import send
+from registry_slo.oci._transport import ANSWER_LIMIT, read_body, send
 
 __all__ = ["Challenge", "Credentials", "TokenAuth", "parse_www_authenticate"]
 
 _PARAM = re.compile(r'\s*([A-Za-z0-9_-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?')
+log = structlog.get_logger("registry_slo.oci")
+
 _DEFAULT_TOKEN_LIFETIME = 60.0  # the token spec's default for a missing expires_in
+_LONGEST_TOKEN_LIFETIME = 86400.0  # beyond a day, a token lifetime is not believed
 
 
 @dataclass(frozen=True)
@@ -88,11 +92,18 @@ class TokenAuth:
     Args:
         http: the client used to reach the token realm.
         credentials: Basic credentials, or ``None`` for anonymous access.
+        registry_host: the registry's host name. Credentials go to a token realm only
+            over HTTPS or on this host (a registry may name any realm, and plain HTTP
+            to another host would expose them): elsewhere the token is asked for
+            anonymously, and that is logged once per realm.
     """
 
-    def __init__(self, http: httpx.AsyncClient, credentials: Credentials | None) -> None:
+    def __init__(self, http: httpx.AsyncClient, credentials: Credentials | None,
+                 registry_host: str | None = None) -> None:
         self._http = http
         self._credentials = credentials
+        self._registry_host = registry_host
+        self._withheld_from: set[str] = set()
         self._scheme: str | None = None
         self._realm: str | None = None
         self._service: str | None = None
@@ -120,11 +131,13 @@ class TokenAuth:
             await self.fetch_token(scope)
         return self.header(scope)
 
-    async def answer(self, response: httpx.Response, scope: str, sent: str | None) -> str:
+    async def answer(self, response: httpx.Response, body: bytes, scope: str,
+                     sent: str | None) -> str:
         """Handle a first 401: return the ``Authorization`` value to retry with.
 
         Args:
             response: the 401 answer.
+            body: its body, already read.
             scope: the scope the request needs (``repository:NAME:ACTIONS`` or ``""``).
             sent: the ``Authorization`` value the refused request carried.
 
@@ -149,18 +162,18 @@ class TokenAuth:
             return header
         if "basic" in by_scheme:
             if self._credentials is None or (sent is not None and sent.startswith("Basic ")):
-                raise self.refused(response)
+                raise self.refused(response, body)
             self._scheme = "basic"
             return self._credentials.basic_header()
-        raise self.refused(response)
+        raise self.refused(response, body)
 
-    def refused(self, response: httpx.Response) -> RegistryError:
-        """Classify a 401 that authenticating did not cure.
+    def refused(self, response: httpx.Response, body: bytes = b"") -> RegistryError:
+        """Classify a 401 that authenticating did not cure (``body``: its body, read).
 
         ``insufficient_scope`` means we are known but not allowed (``denied``); anything
         else means the credentials or token were not accepted (``auth``).
         """
-        error = error_from_response(response, response.content)
+        error = error_from_response(response, body)
         challenges = parse_www_authenticate(response.headers.get("www-authenticate", ""))
         if any(c.params.get("error") == "insufficient_scope" for c in challenges):
             return AccessDenied(
@@ -185,7 +198,7 @@ class TokenAuth:
             params.append(("service", self._service))
         params.extend(("scope", part) for part in scope.split(" ") if part)
         headers = {}
-        if self._credentials is not None:
+        if self._credentials is not None and self._may_send_credentials(self._realm):
             headers["Authorization"] = self._credentials.basic_header()
             params.append(("account", self._credentials.username))
         started = time.perf_counter()
@@ -193,28 +206,45 @@ class TokenAuth:
             request = self._http.build_request(
                 "GET", self._realm, params=httpx.QueryParams(params), headers=headers
             )
-            response = await send(self._http, request)
+            response = await send(self._http, request, stream=True)
+            content = await read_body(response, ANSWER_LIMIT)
             self.token_fetches += 1
             meter = current_meter()
             if meter is not None:
-                meter.bytes_received += len(response.content)
+                meter.bytes_received += len(content)
             if response.status_code != 200:
-                error = error_from_response(response, response.content)
+                error = error_from_response(response, content)
                 error.message = f"token service: {error.message}"
                 error.args = (error.message,)
                 raise error
             try:
-                body = json.loads(response.content)
+                body = json.loads(content)
                 value = body.get("token") or body.get("access_token")
                 lifetime = float(body.get("expires_in") or _DEFAULT_TOKEN_LIFETIME)
-            except (ValueError, AttributeError, TypeError) as exc:
+            except (ValueError, AttributeError, TypeError, RecursionError) as exc:
                 raise ProtocolViolation(f"token service answered non-JSON: {exc}") from exc
             if not isinstance(value, str) or not value:
                 raise ProtocolViolation("token service answered without a token")
+            if not 0 < lifetime <= _LONGEST_TOKEN_LIFETIME:  # also NaN
+                # As docker does for an expires_in it cannot use: the default lifetime.
+                lifetime = _DEFAULT_TOKEN_LIFETIME
         now = time.monotonic()
         margin = min(10.0, lifetime * 0.2)
         self._tokens[scope] = _Token(value, now + lifetime, now + lifetime - margin)
         return time.perf_counter() - started
+
+    def _may_send_credentials(self, realm: str) -> bool:
+        """Whether Basic credentials may go to ``realm``: over HTTPS, or on the registry's
+        own host. Logs the first refusal per realm."""
+        url = httpx.URL(realm)
+        if url.scheme == "https" or self._registry_host in (None, url.host):
+            return True
+        if realm not in self._withheld_from:
+            self._withheld_from.add(realm)
+            log.warning("oci: credentials withheld from a plain-HTTP token realm on another "
+                        "host; asking for an anonymous token", realm=str(url.copy_with(
+                            query=None)), registry_host=self._registry_host)
+        return False
 
     def forget(self) -> None:
         """Drop cached tokens (the next request fetches new ones)."""

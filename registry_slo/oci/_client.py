@@ -22,7 +22,7 @@ from registry_slo.oci._clock import ClockOffset
 from registry_slo.oci._errors import error_from_exception, error_from_response
 from registry_slo.oci._exceptions import DigestMismatch, ProtocolViolation
 from registry_slo.oci._metering import current_meter, phase
-from registry_slo.oci._transport import send
+from registry_slo.oci._transport import ANSWER_LIMIT, read_body, send
 
 __all__ = ["Manifest", "RegistryClient", "sha256_digest"]
 
@@ -47,6 +47,8 @@ class Manifest:
         """The parsed manifest."""
         try:
             return json.loads(self.body)
+        except RecursionError:
+            raise ProtocolViolation(f"manifest {self.digest} is nested too deeply") from None
         except ValueError as exc:
             raise ProtocolViolation(f"manifest {self.digest} is not JSON: {exc}") from exc
 
@@ -100,7 +102,7 @@ class RegistryClient:
             limits=httpx.Limits(max_connections=8, max_keepalive_connections=4),
             transport=transport,
         )
-        self.auth = TokenAuth(self._http, credentials)
+        self.auth = TokenAuth(self._http, credentials, httpx.URL(self.base_url).host)
         self.clock = ClockOffset()
         """The registry's clock offset, estimated from every answer's ``Date`` header."""
         self.certificate_not_after: float | None = None
@@ -135,9 +137,9 @@ class RegistryClient:
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
         params: Mapping[str, str] | None = None,
-        stream: bool = False,
     ) -> httpx.Response:
-        """Send one request, answering an auth challenge once; the caller checks status."""
+        """Send one request, answering an auth challenge once; the caller checks status
+        and reads the (streamed) body with :meth:`_read` or :meth:`_expect`."""
         url = self._url(url)
         sent = await self.auth.prepare(scope)
         for attempt in (1, 2):
@@ -148,17 +150,18 @@ class RegistryClient:
                 method, url, headers=request_headers, content=content, params=params
             )
             sent_at = time.time()
-            response = await send(self._http, request, stream=stream)
+            # Always streamed: a body is read only through _read, within a limit.
+            response = await send(self._http, request, stream=True)
             self.clock.observe(response.headers.get("date"), sent_at, time.time())
             if url.startswith("https://"):
                 self._note_certificate(response)
             _count_sent(content)
             if response.status_code != 401:
                 return response
-            await self._read(response)
+            body = await self._read(response)
             if attempt == 2:
-                raise self.auth.refused(response)
-            sent = await self.auth.answer(response, scope, sent)
+                raise self.auth.refused(response, body)
+            sent = await self.auth.answer(response, body, scope, sent)
         raise AssertionError("unreachable")
 
     def _note_certificate(self, response: httpx.Response) -> None:
@@ -175,28 +178,13 @@ class RegistryClient:
         """:attr:`certificate_not_after`, or NaN while unknown (for a gauge)."""
         return math.nan if self.certificate_not_after is None else self.certificate_not_after
 
-    async def _read(self, response: httpx.Response, limit: int | None = None) -> bytes:
-        try:
-            if limit is not None:
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        raise ProtocolViolation(
-                            f"{response.request.url.path}: body larger than {limit} bytes"
-                        )
-                data = bytes(body)
-            else:
-                data = await response.aread()
-        except httpx.HTTPError as exc:
-            raise error_from_exception(exc, str(response.request.url)) from exc
-        finally:
-            await response.aclose()
+    async def _read(self, response: httpx.Response, limit: int = ANSWER_LIMIT) -> bytes:
+        data = await read_body(response, limit)
         _count_received(len(data))
         return data
 
     async def _expect(
-        self, response: httpx.Response, *statuses: int, limit: int | None = None
+        self, response: httpx.Response, *statuses: int, limit: int = ANSWER_LIMIT
     ) -> bytes:
         body = await self._read(response, limit)
         if response.status_code not in statuses:
@@ -312,7 +300,6 @@ class RegistryClient:
             "GET",
             f"/v2/{repository}/blobs/{digest}",
             scope=self._scope(repository, "pull"),
-            stream=True,
         )
         if response.status_code != 200:
             raise error_from_response(response, await self._read(response))
@@ -384,7 +371,6 @@ class RegistryClient:
             f"/v2/{repository}/manifests/{quote(reference, safe=':')}",
             scope=self._scope(repository, "pull"),
             headers={"Accept": ", ".join(media.MANIFEST_TYPES)},
-            stream=True,
         )
         body = await self._expect(response, 200, limit=_MAX_MANIFEST_BYTES)
         digest = sha256_digest(body)
@@ -432,7 +418,7 @@ class RegistryClient:
             body = await self._expect(response, 200)
             try:
                 tags.extend(json.loads(body).get("tags") or [])
-            except (ValueError, AttributeError) as exc:
+            except (ValueError, AttributeError, TypeError, RecursionError) as exc:
                 raise ProtocolViolation(f"tags list is not JSON: {exc}") from exc
             link = response.links.get("next", {}).get("url")
             url = str(response.request.url.join(link)) if link else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import ssl
 
 import httpx
@@ -78,7 +79,7 @@ def oci_error(body: bytes) -> tuple[str | None, str | None]:
         errors = json.loads(body)["errors"]
         first = errors[0]
         return str(first.get("code")), str(first.get("message", ""))
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError):
         return None, None
 
 
@@ -94,6 +95,10 @@ def error_from_response(response: httpx.Response, body: bytes | None = None) -> 
     if detail:
         text += f": {detail}"
     return cls(text, status=status, oci_code=code, url=str(request.url))
+
+
+_DISCONNECTED = re.compile(r"disconnect|closed|reset|EOF|incomplete", re.IGNORECASE)
+"""httpx's RemoteProtocolError messages for a peer that went away mid-answer."""
 
 
 def _caused_by_ssl(exc: BaseException) -> bool:
@@ -112,6 +117,10 @@ def error_from_exception(exc: httpx.HTTPError, url: str | None = None) -> Regist
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return OperationTimeout(f"timed out ({detail})", url=url)
+    if isinstance(exc, httpx.RemoteProtocolError) and not _DISCONNECTED.search(str(exc)):
+        # An answer that is not HTTP (a header too large, a malformed status line): the
+        # registry spoke, wrongly.
+        return ProtocolViolation(f"malformed HTTP answer ({detail})", url=url)
     if isinstance(exc, httpx.NetworkError | httpx.RemoteProtocolError):
         if _caused_by_ssl(exc):
             return TLSFailed(f"TLS failure ({detail})", url=url)

@@ -6,7 +6,13 @@ import httpx
 from opentelemetry.trace import StatusCode
 
 from registry_slo.oci._errors import error_from_exception
+from registry_slo.oci._exceptions import ProtocolViolation
 from registry_slo.oci._metering import span
+
+ANSWER_LIMIT = 1 << 20
+"""The most read of an answer that is not a manifest or a blob (a ping, an error body, a
+token, a tags page): a registry sending more is violating the protocol, and reading it
+all would let it fill the exporter's memory."""
 
 
 async def send(
@@ -41,3 +47,27 @@ async def send(
                 current.set_attribute("error.type", str(status))
                 current.set_status(StatusCode.ERROR)
         return response
+
+
+async def read_body(response: httpx.Response, limit: int = ANSWER_LIMIT) -> bytes:
+    """Read a streamed ``response``'s body, at most ``limit`` bytes, and close it.
+
+    Raises:
+        ProtocolViolation: the body is larger than ``limit``.
+        RegistryError: the transport failed while reading.
+    """
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > limit:
+                raise ProtocolViolation(
+                    f"{response.request.method} {response.request.url.path}: answer body "
+                    f"larger than {limit} bytes",
+                    url=str(response.request.url),
+                )
+    except httpx.HTTPError as exc:
+        raise error_from_exception(exc, str(response.request.url)) from exc
+    finally:
+        await response.aclose()
+    return bytes(body)
