@@ -15,13 +15,14 @@ import contextlib
 import functools
 import signal
 import time
-from collections.abc import Awaitable, Coroutine, Iterator, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from typing import Literal, assert_never
 
 import structlog
 import uvicorn
 
 from registry_slo import __version__
+from registry_slo._serving import bounded_server
 from registry_slo.config import Settings, TrafficSuccessSLI, listen_address
 from registry_slo.ingest import IngestService
 from registry_slo.observation import Observation
@@ -101,14 +102,6 @@ class ExporterFailed(Exception):
             f"{describe_part(part)} failed: {describe_error(error)}"
             for part, error in self.failures
         ))
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the exporter owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 class Exporter:
@@ -260,12 +253,7 @@ class Exporter:
             return parts.create_task(self._part(part, work, stop, failures), name=part)
 
         host, port = listen_address(self.settings.listen)
-        server = _Server(
-            uvicorn.Config(
-                self.app, host=host, port=port, log_config=None, access_log=False,
-                lifespan="off", timeout_graceful_shutdown=2,
-            )
-        )
+        server = bounded_server(self.app, host, port, self.settings.max_connections)
         http = start("http_server", self._serve_http(server))
         while not server.started:
             if http.done():

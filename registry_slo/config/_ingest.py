@@ -190,6 +190,11 @@ class NotificationsConfig(Strict):
     bearer_token_env: str | None = None
     max_body_bytes: ByteSize = 1 << 20
     dedup_memory: int = Field(default=100_000, ge=1, description="event ids remembered")
+    max_connections: int = Field(
+        default=64, ge=1, le=65536,
+        description="connections and requests the receiver holds at once; beyond them "
+        "it answers 503, which registries retry",
+    )
     endpoints: tuple[NotificationEndpoint, ...] = ()
 
     @model_validator(mode="after")

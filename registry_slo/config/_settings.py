@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     )
 
     listen: Listen = "127.0.0.1:9731"
+    max_connections: int = Field(
+        default=64, ge=1, le=65536,
+        description="connections and requests the HTTP listener holds at once; beyond "
+        "them it answers 503 (a scrape, a status page and the API need a few)",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     defaults: Defaults = Defaults()

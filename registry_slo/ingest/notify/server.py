@@ -4,26 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 
-import uvicorn
-
+from registry_slo._serving import bounded_server
+from registry_slo.config import listen_address
 from registry_slo.ingest.notify.receiver import NotificationReceiver
 
 __all__ = ["serve_notifications"]
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the exporter owns SIGINT/SIGTERM."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _split(listen: str) -> tuple[str, int]:
-    host, _, port = listen.rpartition(":")
-    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - an empty host means all
 
 
 async def serve_notifications(receiver: NotificationReceiver, stop: asyncio.Event) -> None:
@@ -32,11 +18,8 @@ async def serve_notifications(receiver: NotificationReceiver, stop: asyncio.Even
     Raises:
         OSError: the address cannot be bound.
     """
-    host, port = _split(receiver.config.listen)
-    server = _Server(uvicorn.Config(
-        receiver.app, host=host, port=port, log_config=None, access_log=False,
-        lifespan="off", timeout_graceful_shutdown=2,
-    ))
+    host, port = listen_address(receiver.config.listen)
+    server = bounded_server(receiver.app, host, port, receiver.config.max_connections)
     serving = asyncio.create_task(server.serve(), name="notifications")
     waiting = asyncio.create_task(stop.wait(), name="notifications-stop")
     await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
