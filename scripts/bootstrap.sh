@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runtime=(docker-registry skopeo ca-certificates)
-dev=(prometheus prometheus-alertmanager mtail prometheus-blackbox-exporter curl chromium)
+dev=(prometheus prometheus-alertmanager mtail prometheus-blackbox-exporter curl chromium systemd)
 packages=("${runtime[@]}")
 extras="."
 if [[ "${1:-}" == "--dev" ]]; then

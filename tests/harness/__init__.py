@@ -58,6 +58,7 @@ APT_PACKAGES: dict[str, str] = {
     "amtool": "prometheus-alertmanager",
     "chromium": "chromium",
     "chattr": "e2fsprogs",
+    "systemd-analyze": "systemd",
 }
 """Binary name → Debian package that ships it."""
 
