@@ -3,7 +3,8 @@ read within a bound, malformed answers are ``protocol`` failures with a message,
 credentials do not go to a plain-HTTP token realm on another host.
 
 Each case runs the client in a fresh Python process and reads that process's peak RSS
-(``ru_maxrss``), so a test sees the memory the case itself took. Before these bounds an
+(``VmHWM`` in /proc/self/status: ``ru_maxrss`` would carry the test runner's peak across
+``exec``), so a test sees the memory the case itself took. Before these bounds an
 endless chunked ``/v2/`` took 2.7 GB within a 10 s timeout, a 500 MB ``/v2/`` body 1.2 GB
 (and the auth probe reported success), a 100 MB token answer 1.2 GB.
 """
@@ -30,7 +31,7 @@ PEAK_RSS_MB = 250
 """The most a case may take (a bare client process is about 60 MB)."""
 
 _RUN = r"""
-import asyncio, json, resource, sys
+import asyncio, json, sys
 from registry_slo.oci import Credentials, RegistryClient, RegistryError
 url, action, user = sys.argv[1], sys.argv[2], sys.argv[3]
 async def main():
@@ -45,7 +46,9 @@ async def main():
         except RegistryError as exc:
             return {"reason": str(exc.reason), "message": str(exc)}
 out = asyncio.run(main())
-out["maxrss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+# VmHWM: this process's own peak (ru_maxrss would carry the parent's across exec).
+status = open("/proc/self/status").read()
+out["maxrss_mb"] = int(status.split("VmHWM:")[1].split()[0]) / 1024
 print(json.dumps(out))
 """
 
