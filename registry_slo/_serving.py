@@ -14,7 +14,7 @@ __all__ = ["HEADER_LIMIT", "IDLE_TIMEOUT", "QuietServer", "bounded_server"]
 HEADER_LIMIT = 16 * 1024
 """The most bytes an incomplete request head may grow to (h11's bound): a client that
 drips headers is answered 400 there, not buffered without end."""
-IDLE_TIMEOUT = 5.0
+IDLE_TIMEOUT = 5
 """Seconds an idle keep-alive connection is kept open."""
 
 
@@ -34,5 +34,5 @@ def bounded_server(app: ASGIApp, host: str, port: int, max_connections: int) -> 
     return QuietServer(uvicorn.Config(
         app, host=host, port=port, log_config=None, access_log=False, lifespan="off",
         timeout_graceful_shutdown=2, limit_concurrency=max_connections,
-        timeout_keep_alive=int(IDLE_TIMEOUT), h11_max_incomplete_event_size=HEADER_LIMIT,
+        timeout_keep_alive=IDLE_TIMEOUT, h11_max_incomplete_event_size=HEADER_LIMIT,
     ))

@@ -1,4 +1,4 @@
-"""What every configuration section shares: strictness and reading secrets."""
+"""What every configuration section shares: strictness, reading secrets, checking URLs."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ from urllib.parse import SplitResult, urlsplit
 from pydantic import BaseModel, ConfigDict, SecretStr
 
 __all__ = ["MAX_SECRET_BYTES", "Strict", "check_http_url", "read_secret", "require_positive"]
+
+MAX_SECRET_BYTES = 65536
+"""The most a secret file may hold: a password or token, not ``/dev/zero``."""
+_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
 
 
 class Strict(BaseModel):
@@ -50,10 +54,6 @@ def require_positive(seconds: float, key: str) -> None:
         raise ValueError(f"{key}: must be positive")
 
 
-MAX_SECRET_BYTES = 65536
-"""The most a secret file may hold: a password or token, not ``/dev/zero``."""
-_HOST = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]+")
-
 
 def check_http_url(value: str) -> SplitResult:
     """The parts of ``value`` if it is a plain http(s) URL: a host (name, IPv4 or IPv6)
@@ -74,9 +74,9 @@ def check_http_url(value: str) -> SplitResult:
     if any(c.isspace() for c in value) or not _HOST.fullmatch(parts.hostname):
         raise ValueError(f"{value!r}: the host is not a host name or IP address")
     try:
-        port = parts.port
+        port = parts.port  # None without one; ValueError beyond 65535 or not a number
     except ValueError:
-        raise ValueError(f"{value!r}: the port is not a number from 1 to 65535") from None
+        port = 0
     if port == 0:
         raise ValueError(f"{value!r}: the port is not a number from 1 to 65535")
     return parts

@@ -206,7 +206,7 @@ class TokenAuth:
             request = self._http.build_request(
                 "GET", self._realm, params=httpx.QueryParams(params), headers=headers
             )
-            response = await send(self._http, request, stream=True)
+            response = await send(self._http, request)
             content = await read_body(response, ANSWER_LIMIT)
             self.token_fetches += 1
             meter = current_meter()

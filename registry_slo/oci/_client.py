@@ -150,8 +150,7 @@ class RegistryClient:
                 method, url, headers=request_headers, content=content, params=params
             )
             sent_at = time.time()
-            # Always streamed: a body is read only through _read, within a limit.
-            response = await send(self._http, request, stream=True)
+            response = await send(self._http, request)
             self.clock.observe(response.headers.get("date"), sent_at, time.time())
             if url.startswith("https://"):
                 self._note_certificate(response)

@@ -15,10 +15,11 @@ token, a tags page): a registry sending more is violating the protocol, and read
 all would let it fill the exporter's memory."""
 
 
-async def send(
-    http: httpx.AsyncClient, request: httpx.Request, *, stream: bool = False
-) -> httpx.Response:
+async def send(http: httpx.AsyncClient, request: httpx.Request) -> httpx.Response:
     """Send ``request``; transport failures become :class:`RegistryError`.
+
+    The answer comes back streamed: its body is read with :func:`read_body` (within a
+    limit) or streamed by the caller, never all at once by httpx.
 
     Within a traced probe run the request is a CLIENT span with the OpenTelemetry HTTP
     attributes (the URL without its query: upload URLs carry opaque state).
@@ -32,7 +33,7 @@ async def send(
     }
     with span(request.method, attributes) as current:
         try:
-            response = await http.send(request, stream=stream)
+            response = await http.send(request, stream=True)
         except httpx.HTTPError as exc:
             error = error_from_exception(exc, str(url))
             if current is not None:

@@ -10,14 +10,12 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
-import httpx
+from harness.serve import ServeProcess
 
 from registry_slo.devenv import free_port
 
@@ -124,29 +122,14 @@ def test_the_wheel_it_installs_serves_and_writes_only_its_state(tmp_path: Path) 
         "slos: [{name: pulls, sli: {kind: probe_success, probe: pull}, objective: 99}]\n")
     env = {**os.environ, "PYTHONPATH": str(root), "STATE_DIRECTORY": str(state),
            "PYTHONDONTWRITEBYTECODE": "1", "HOME": str(tmp_path / "no-home")}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from registry_slo.cli import main; "
-         "sys.exit(main())", "serve", "--config", str(config)],
-        env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
-        process.send_signal(signal.SIGTERM)
-        output = process.communicate(timeout=30)[0].decode(errors="replace")
-        assert process.returncode == 0, output[-3000:]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    found = subprocess.run([sys.executable, "-c", "import registry_slo as r; print(r.__file__)"],
+                           env=env, cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert Path(found.stdout.strip()).parent == root / "registry_slo"  # the installed copy
+    exporter = ServeProcess(config, tmp_path / "exporter.log", timeout=60, env=env,
+                            cwd=tmp_path)
+    exporter.stop()  # SIGTERM, and a clean exit
     assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # nothing written
     assert any(state.iterdir())  # the SLO store went where the volume is
     assert not (tmp_path / "no-home").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["wheels", "opt", "state", "regions.yaml"])
+        ["wheels", "opt", "state", "regions.yaml", "exporter.log"])

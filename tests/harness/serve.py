@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -26,15 +27,18 @@ class ServeProcess:
         timeout: seconds to wait for ``/healthz``.
         wait: ``False``: return at once, without waiting for ``/healthz`` (a test that
             steps the process from its start with :meth:`pause` and :meth:`resume`).
+        env: the process's environment (default: this one's).
+        cwd: its working directory (default: this one's).
     """
 
     def __init__(
-        self, config: Path, log: Path, timeout: float = 30.0, *, wait: bool = True
+        self, config: Path, log: Path, timeout: float = 30.0, *, wait: bool = True,
+        env: Mapping[str, str] | None = None, cwd: Path | None = None,
     ) -> None:
         self.log = log
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "registry_slo", "serve", "--config", str(config)],
-            stdout=subprocess.DEVNULL, stderr=log.open("ab"),
+            stdout=subprocess.DEVNULL, stderr=log.open("ab"), env=env, cwd=cwd,
         )
         self.base = f"http://{yaml.safe_load(config.read_text())['listen']}"
         if wait:

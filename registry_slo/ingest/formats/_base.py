@@ -23,6 +23,7 @@ import math
 from time import time as wall_clock
 from typing import ClassVar, Protocol
 
+from registry_slo._units import LARGEST_SIZE
 from registry_slo.ingest.formats._http import outcome, split_reference
 from registry_slo.ingest.formats._verdict import (
     AUTH_CHALLENGE,
@@ -172,8 +173,6 @@ FUTURE = 86_400.0
 """Seconds past the exporter's clock an operation may be logged at (clock skew)."""
 LONGEST = 7 * 86_400.0
 """The longest duration a request may have taken: a week."""
-LARGEST = 2**53
-"""The largest body byte count: beyond it a float counter loses whole bytes."""
 
 
 def check_values(time: float, status: int | None, duration: float | None,
@@ -187,7 +186,7 @@ def check_values(time: float, status: int | None, duration: float | None,
     if duration is not None and not 0 <= duration <= LONGEST:
         raise Rejected("bad_value", f"duration {duration!r}s is not 0 to {LONGEST:g}s")
     for name, count in (("request", bytes_sent), ("response", bytes_received)):
-        if not 0 <= count <= LARGEST:
+        if not 0 <= count <= LARGEST_SIZE:
             raise Rejected("bad_value", f"{name} bytes {count!r} are not 0 to 2**53")
     if not (math.isfinite(time) and EARLIEST <= time <= wall_clock() + FUTURE):
         raise Rejected("bad_value", f"time {time!r} is not between 2000 and tomorrow")
