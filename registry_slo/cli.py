@@ -34,6 +34,11 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="run the exporter (probes + /metrics)")
     serve.add_argument("--config", "-c", type=Path, help="YAML configuration file")
+    serve.add_argument(
+        "--region", action="append", default=None,
+        help="serve only this region: its probes, SLOs and ingest sources (repeatable; "
+        "one exporter per region, see docs/deploy.md)",
+    )
 
     probe = commands.add_parser("probe", help="run probes and print their results")
     probe.add_argument("--config", "-c", type=Path, help="YAML configuration file")
@@ -71,9 +76,18 @@ def _parser() -> argparse.ArgumentParser:
         help="rules, tests and routing only: write or check no dashboards",
     )
     generate.add_argument(
+        "--kubernetes", type=Path, default=None, metavar="DIR",
+        help="where the Kubernetes base and per-region overlays go (default: "
+        "'deploy/kubernetes' next to --out)",
+    )
+    generate.add_argument(
+        "--no-kubernetes", action="store_true",
+        help="write or check no Kubernetes manifests",
+    )
+    generate.add_argument(
         "--check", action="store_true",
-        help="write nothing; exit 1 if --out or the dashboards differ from a fresh "
-        "generation",
+        help="write nothing; exit 1 if --out, the dashboards or the Kubernetes manifests "
+        "differ from a fresh generation",
     )
 
     replay = commands.add_parser(
@@ -134,6 +148,14 @@ def _load(path: Path | None) -> Settings:
         raise SystemExit(EXIT_CONFIG) from None
 
 
+def _known_regions(settings: Settings, names: list[str] | None) -> bool:
+    """Whether every ``--region`` names a configured region (else says which do not)."""
+    unknown = set(names or ()) - {r.name for r in settings.regions}
+    if unknown:
+        print(f"registry-slo: no such region: {', '.join(sorted(unknown))}", file=sys.stderr)
+    return not unknown
+
+
 def _serve(args: argparse.Namespace) -> int:
     from registry_slo.exporter import Exporter, ExporterFailed
 
@@ -143,8 +165,10 @@ def _serve(args: argparse.Namespace) -> int:
         print("registry-slo: no regions and no ingest sources configured: nothing to do",
               file=sys.stderr)
         return EXIT_CONFIG
+    if not _known_regions(settings, args.region):
+        return EXIT_CONFIG
     try:
-        asyncio.run(Exporter(settings).run())
+        asyncio.run(Exporter(settings, regions=args.region).run())
     except ExporterFailed as exc:
         print(f"registry-slo: stopped: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -156,9 +180,7 @@ def _probe(args: argparse.Namespace) -> int:
 
     settings = _load(args.config)
     configure_logging(settings.log_format, "error" if args.json else settings.log_level)
-    unknown = set(args.region or ()) - {r.name for r in settings.regions}
-    if unknown:
-        print(f"registry-slo: no such region: {', '.join(sorted(unknown))}", file=sys.stderr)
+    if not _known_regions(settings, args.region):
         return EXIT_CONFIG
     results = asyncio.run(probe_once(settings, args.region))
     for result in results:
@@ -183,7 +205,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from registry_slo.generate import GenerationError, check, dashboards, generate, warnings
+    from registry_slo.generate import (
+        GenerationError,
+        check,
+        dashboards,
+        generate,
+        kubernetes,
+        warnings,
+    )
 
     settings = _load(args.config)
     boards: Path | None = None
@@ -191,6 +220,13 @@ def _generate(args: argparse.Namespace) -> int:
         boards = args.dashboards if args.dashboards is not None else (
             args.out.parent / "dashboards"
         )
+    manifests: Path | None = None
+    if not args.no_kubernetes:
+        manifests = args.kubernetes if args.kubernetes is not None else (
+            args.out.parent / "deploy" / "kubernetes"
+        )
+    # The ConfigMap carries the file as written (comments too); _load has read it.
+    config_text = args.config.read_text(encoding="utf-8")
     try:
         for warning in warnings(settings):
             print(f"registry-slo: warning: {warning}", file=sys.stderr)
@@ -198,6 +234,8 @@ def _generate(args: argparse.Namespace) -> int:
             stale = [(args.out, check(settings, args.out))]
             if boards is not None:
                 stale.append((boards, dashboards.check(settings, boards)))
+            if manifests is not None:
+                stale.append((manifests, kubernetes.check(settings, config_text, manifests)))
             failed = False
             for directory, differences in stale:
                 if not differences:
@@ -213,6 +251,7 @@ def _generate(args: argparse.Namespace) -> int:
                     print(f"  {line}", file=sys.stderr)
             if failed:
                 extra = f" --dashboards {args.dashboards}" if args.dashboards else ""
+                extra += f" --kubernetes {args.kubernetes}" if args.kubernetes else ""
                 print(
                     f"run: registry-slo generate --config {args.config} --out {args.out}"
                     f"{extra}",
@@ -220,14 +259,16 @@ def _generate(args: argparse.Namespace) -> int:
                 )
                 return 1
             return 0
-        written = generate(settings, args.out)
-        written_boards = dashboards.generate(settings, boards) if boards is not None else []
+        written = {args.out: generate(settings, args.out)}
+        if boards is not None:
+            written[boards] = dashboards.generate(settings, boards)
+        if manifests is not None:
+            written[manifests] = kubernetes.generate(settings, config_text, manifests)
     except GenerationError as exc:
         print(f"registry-slo: {args.config}: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    print(f"{args.out}: wrote {len(written)} file(s) from {args.config}")
-    if boards is not None:
-        print(f"{boards}: wrote {len(written_boards)} file(s) from {args.config}")
+    for directory, paths in written.items():
+        print(f"{directory}: wrote {len(paths)} file(s) from {args.config}")
     return 0
 
 

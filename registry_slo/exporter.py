@@ -15,7 +15,7 @@ import contextlib
 import functools
 import signal
 import time
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Collection, Coroutine, Sequence
 from typing import Literal, assert_never
 
 import structlog
@@ -110,25 +110,39 @@ class Exporter:
     Args:
         settings: the validated configuration.
         metrics: the metric registry (a fresh one by default).
+        regions: serve only these regions (their probes, SLOs and ingest sources), as
+            one exporter per region does (``serve --region``); default: every region and
+            every ingest source.
     """
 
-    def __init__(self, settings: Settings, metrics: ExporterMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: ExporterMetrics | None = None,
+        regions: Collection[str] | None = None,
+    ) -> None:
         self.settings = settings
+        self.regions = frozenset(regions) if regions is not None else None
         buckets = settings.duration_buckets()
         self.metrics = metrics or ExporterMetrics(buckets)
-        self.states = build_regions(settings)
+        self.states = build_regions(settings, self.regions)
         probes, trackers = build_probes(
             settings, self.states, self._first_sight,
-            self.metrics.regions.cache_counters.update,
+            self.metrics.regions.cache_counters.update, self.regions,
         )
+        targets = settings.slo_targets()
+        ingest = settings.ingest
+        if self.regions is not None:
+            targets = [t for t in targets if t.region in self.regions]
+            ingest = ingest.for_regions(self.regions)
         self.otel = OpenTelemetry(settings.otel, self.metrics.health, buckets)
         flush_interval = settings.slo_engine.flush_interval
-        if settings.ingest.logs:
+        if ingest.logs:
             # Log checkpoints are committed with the engine's counts: flush as often as
             # a checkpoint file would be written.
-            flush_interval = min(flush_interval, settings.ingest.checkpoint_interval)
+            flush_interval = min(flush_interval, ingest.checkpoint_interval)
         self.engine = SLIEngine(
-            settings.slo_targets(),
+            targets,
             settings.state_path,
             flush_interval=flush_interval,
             lag_sample_interval=settings.slo_engine.lag_sample_interval,
@@ -149,6 +163,8 @@ class Exporter:
             self.engine.track_lag(tracker.region, tracker.reading)
         self.metrics.slos.track(self.engine.evaluate)
         for state in self.states.values():
+            if self.regions is not None and state.name not in self.regions:
+                continue  # a cache's upstream, used by the cache probe only
             self.metrics.regions.track_clock(state.name, state.client.clock.value)
             if state.config.base_url.startswith("https://"):
                 self.metrics.regions.track_certificate(
@@ -162,7 +178,7 @@ class Exporter:
                     target.region, target.sources, sli.operations, map(str, sli.errors)
                 )
         self.ingest = IngestService(
-            settings.ingest, self.metrics.ingest, [self.engine.observe],
+            ingest, self.metrics.ingest, [self.engine.observe],
             self.engine.cursor if self.engine.persistent else None,
             protected=settings.alerting.protected_repositories,
         )
@@ -174,7 +190,8 @@ class Exporter:
     def status_page(self) -> str:
         """The HTML status page: every region's probes and SLOs."""
         return render_status_page(
-            [r.name for r in self.settings.regions],
+            [r.name for r in self.settings.regions
+             if self.regions is None or r.name in self.regions],
             self.board.snapshot(),
             self.engine.evaluate(),
             time.time(),
@@ -316,9 +333,8 @@ async def probe_once(settings: Settings, regions: list[str] | None = None) -> li
     Regions run concurrently; a region's probes run one after another (heartbeat writers
     before readers) so that the pull probe's canary seeding does not race the push probe.
     """
-    states = build_regions(settings)
-    scheduled, _ = build_probes(settings, states)
-    wanted = [s for s in scheduled if not regions or s.probe.region in regions]
+    states = build_regions(settings, regions or None)
+    wanted, _ = build_probes(settings, states, selected=regions or None)
     order = {"heartbeat": 0, "replication": 2}
     wanted.sort(key=lambda s: order.get(s.probe.kind, 1))
 

@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
 
@@ -332,3 +333,16 @@ class IngestConfig(Strict):
     def checkpoint_path(self) -> Path:
         """The checkpoint directory in effect."""
         return self.checkpoint_dir or default_checkpoint_dir()
+
+    def for_regions(self, regions: Collection[str]) -> IngestConfig:
+        """The same settings with only the sources that report one of ``regions`` (what
+        an exporter serving those regions reads; see ``serve --region``)."""
+        notifications = self.notifications.model_copy(update={
+            "endpoints": tuple(e for e in self.notifications.endpoints if e.region in regions)
+        })
+        return self.model_copy(update={
+            "logs": tuple(s for s in self.logs if s.region in regions),
+            "notifications": notifications,
+            "scrapes": tuple(s for s in self.scrapes if s.region in regions),
+            "filesystems": tuple(s for s in self.filesystems if s.region in regions),
+        })

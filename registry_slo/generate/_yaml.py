@@ -34,12 +34,13 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _represent_str)
 
 
-def dump(data: Any, comment: str = "") -> str:
+def dump(data: Any, comment: str = "", header: str = HEADER) -> str:
     """Render ``data`` as YAML under the generated-file header.
 
     Args:
         data: plain dicts, lists, strings and numbers, in the order they should appear.
         comment: extra ``#`` lines placed after the header (without the ``#``).
+        header: the lines that open the document (``""``: none).
 
     Returns:
         The document text, ending in a newline.
@@ -49,4 +50,4 @@ def dump(data: Any, comment: str = "") -> str:
         data, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=100,
         allow_unicode=True,
     )
-    return HEADER + lines + body
+    return header + lines + body

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from registry_slo.config import Settings
 from registry_slo.probes._base import Outcome, Probe, execute
@@ -37,11 +37,24 @@ __all__ = [
 ]
 
 
-def build_regions(settings: Settings) -> dict[str, RegionState]:
-    """One :class:`RegionState` per configured region, caches linked to their upstream."""
+def build_regions(
+    settings: Settings, selected: Collection[str] | None = None
+) -> dict[str, RegionState]:
+    """One :class:`RegionState` per configured region, caches linked to their upstream.
+
+    Args:
+        settings: the configuration.
+        selected: only these regions, and the upstreams their caches need (default: all).
+    """
+    wanted = set(selected) if selected is not None else {r.name for r in settings.regions}
+    wanted |= {
+        r.pull_through_cache_of for r in settings.regions
+        if r.name in wanted and r.pull_through_cache_of
+    }
     states: dict[str, RegionState] = {}
     for config in settings.regions:  # validation guarantees upstreams are configured
-        states[config.name] = RegionState(config)
+        if config.name in wanted:
+            states[config.name] = RegionState(config)
     for state in states.values():
         if state.config.pull_through_cache_of:
             state.upstream = states[state.config.pull_through_cache_of]
@@ -53,6 +66,7 @@ def build_probes(
     states: dict[str, RegionState],
     on_first_sight: Callable[[LagTracker, float], None] | None = None,
     cache_counters: CounterSink | None = None,
+    selected: Collection[str] | None = None,
 ) -> tuple[list[ScheduledProbe], list[LagTracker]]:
     """Every probe this instance runs, with its schedule, and the lag trackers of mirrors.
 
@@ -61,9 +75,12 @@ def build_probes(
         states: from :func:`build_regions` (possibly a subset of the regions).
         on_first_sight: called with the lag of each new heartbeat a mirror shows.
         cache_counters: receives the pull-through caches' own hit/miss counters.
+        selected: only these regions' probes (default: every region in ``states``; a
+            cache's upstream is in ``states`` for the cache probe, not to be probed).
     """
+    probed = {n: s for n, s in states.items() if selected is None or n in selected}
     scheduled: list[ScheduledProbe] = []
-    for state in states.values():
+    for state in probed.values():
         probe = state.config.probe
         for kind in state.config.probes:
             instance: Probe
@@ -83,13 +100,13 @@ def build_probes(
     if replication.writes:
         writer = replication.writer or socket.gethostname()
         for source in settings.sources():
-            if source.name in states:
+            if source.name in probed:
                 scheduled.append(ScheduledProbe(
                     HeartbeatWriter(states[source.name], replication.tag, writer), *beat))
     trackers: list[LagTracker] = []
     if replication.reads:
         for region in settings.regions:
-            if region.replicates_from and region.name in states:
+            if region.replicates_from and region.name in probed:
                 tracker = LagTracker(region.name, region.replicates_from)
                 trackers.append(tracker)
                 scheduled.append(ScheduledProbe(

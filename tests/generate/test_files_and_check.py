@@ -243,5 +243,5 @@ def test_the_traffic_series_the_registry_alerts_read_are_the_exporters() -> None
 
 def test_public_api() -> None:
     assert sorted(generate_module.__all__) == [
-        "GenerationError", "check", "generate", "render", "warnings",
+        "GenerationError", "check", "generate", "render", "rule_groups", "warnings",
     ]

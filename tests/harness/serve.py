@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import httpx
@@ -27,20 +27,24 @@ class ServeProcess:
         timeout: seconds to wait for ``/healthz``.
         wait: ``False``: return at once, without waiting for ``/healthz`` (a test that
             steps the process from its start with :meth:`pause` and :meth:`resume`).
-        env: the process's environment (default: this one's).
+        env: the process's environment (default: this one's); its
+            ``REGISTRY_SLO_LISTEN``, if any, gives :attr:`base` as it overrides the file.
         cwd: its working directory (default: this one's).
+        args: more arguments after ``--config CONFIG`` (e.g. ``--region=a``).
     """
 
     def __init__(
         self, config: Path, log: Path, timeout: float = 30.0, *, wait: bool = True,
         env: Mapping[str, str] | None = None, cwd: Path | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "registry_slo", "serve", "--config", str(config)],
+            [sys.executable, "-m", "registry_slo", "serve", "--config", str(config), *args],
             stdout=subprocess.DEVNULL, stderr=log.open("ab"), env=env, cwd=cwd,
         )
-        self.base = f"http://{yaml.safe_load(config.read_text())['listen']}"
+        listen = (env or {}).get("REGISTRY_SLO_LISTEN")
+        self.base = f"http://{listen or yaml.safe_load(config.read_text())['listen']}"
         if wait:
             self.wait_ready(timeout)
 
