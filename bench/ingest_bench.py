@@ -121,7 +121,7 @@ def bench(lines: int, workdir: Path, seed: int) -> dict[str, Any]:
     if not agree:
         raise SystemExit(f"the counters differ:\n mtail  {dict(m_counts)} {m_duration}\n"
                          f" replay {dict(r_counts)} {r_duration}")
-    result = {
+    result: dict[str, Any] = {
         "machine": machine(),
         "params": {"lines": lines, "bytes": size, "seed": seed,
                    "program": PROGRAM.name, "loadavg_before": load_before,

@@ -49,6 +49,7 @@ from bench._util import machine, parse_metrics, summary, total, write_result
 from registry_slo._units import parse_duration
 from registry_slo.config import Settings
 from registry_slo.generate import generate
+from registry_slo.generate._model import identity
 from registry_slo.oci import Reason
 from tests.harness.prometheus import LocalPrometheus
 
@@ -142,7 +143,7 @@ def write_history(path: Path, settings: Settings, history: float, step: float,
         minutes = [s for s in stamps if int(s) % 60 < step]
         samples += _family(out, "slo:sli_error:ratio_rate5m", [
             (",".join(f'{k}="{v}"' for k, v in
-                      {**t.identity, "sloth_window": "5m"}.items()),
+                      {**identity(t), "sloth_window": "5m"}.items()),
              iter(lambda: rng.uniform(0, 0.002), None))
             for t in targets
         ], minutes)
@@ -209,6 +210,7 @@ def measure(mode: str, rules: Path, blocks: Path, interval: float, cycles: int,
             cpu = total(end, "process_cpu_seconds_total") - total(
                 start, "process_cpu_seconds_total")
             series = total(end, "prometheus_tsdb_head_series")
+            rss = total(end, "process_resident_memory_bytes")
             compactions = total(end, "prometheus_tsdb_compactions_total") - total(
                 start, "prometheus_tsdb_compactions_total")
     return {
@@ -221,6 +223,7 @@ def measure(mode: str, rules: Path, blocks: Path, interval: float, cycles: int,
         "evaluation_failures": failures,
         "cpu_seconds_per_minute": cpu / (cycles * interval) * 60,
         "head_series": series,
+        "rss_bytes": rss,
         "compactions_while_measuring": compactions,
     }
 
@@ -234,8 +237,8 @@ def table(results: list[dict[str, Any]], params: dict[str, Any]) -> str:
         f"evaluation every {params['interval']:g}s, {params['cycles']} cycles",
         "",
         "| mode | rules | all groups, median ms | p90 ms | max ms | CPU s per minute | "
-        "missed iterations | failed evaluations |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "missed iterations | failed evaluations | Prometheus RSS |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in results:
         s = r["all_groups_seconds"]
@@ -243,7 +246,7 @@ def table(results: list[dict[str, Any]], params: dict[str, Any]) -> str:
             f"| {r['mode']} | {r['rules']:.0f} | {s['median'] * 1000:.1f} | "
             f"{s['p90'] * 1000:.1f} | {s['max'] * 1000:.1f} | "
             f"{r['cpu_seconds_per_minute']:.2f} | {r['iterations_missed']:.0f} | "
-            f"{r['evaluation_failures']:.0f} |"
+            f"{r['evaluation_failures']:.0f} | {r['rss_bytes'] / 2**20:.0f} MiB |"
         )
     lines += ["", "| SLO (all regions) | " + " | ".join(
         f"{r['mode']} median ms" for r in results) + " |",

@@ -181,6 +181,7 @@ class Exporter:
             ingest, self.metrics.ingest, [self.engine.observe],
             self.engine.cursor if self.engine.persistent else None,
             protected=settings.alerting.protected_repositories,
+            journals=self.engine.journal if self.engine.persistent else None,
         )
         self.app = build_app(
             self.metrics.render, lambda: self.scheduler.ready, self.engine.evaluate,

@@ -32,6 +32,7 @@ from registry_slo._units import format_duration
 from registry_slo.config import BasicAuth, RegionConfig, Settings, listen_address
 from registry_slo.generate import rule_groups
 from registry_slo.generate._files import compare_generated, write_generated
+from registry_slo.generate._model import GenerationError
 from registry_slo.generate._yaml import dump
 
 __all__ = [
@@ -54,15 +55,18 @@ _REGION_LABEL = "registry-slo.dev/region"
 _CONFIG_DIR = "/etc/registry-slo"
 _STATE_DIR = "/var/lib/registry-slo"
 _UID = 65532  # the container image's user (deploy/container/Dockerfile)
-# From docs/benchmarks.md: peak RSS 94 MiB for an exporter probing 200 regions; one
-# region's probes cost well under 1% of a core (7.3 ms of CPU per probe run, three runs
-# per 30 s), so the request is for /metrics rendering and ingest.
+# Measured (docs/scaling.md, python -m bench.sizing): an exporter probing one region
+# settles at 62 MiB RSS (203 MiB for 300 regions in one process); one region's probes
+# cost well under 1% of a core (docs/benchmarks.md: 7.3 ms of CPU per probe run, three
+# runs per 30 s), so the CPU request is for /metrics rendering and ingest.
 _RESOURCES = {
     "requests": {"cpu": "50m", "memory": "128Mi"},
     "limits": {"memory": "256Mi"},
 }
 _STATE_SIZE = "1Gi"
-_MAX_SUFFIX = 40  # "registry-slo-secrets-" + suffix stays a valid 63-character name
+_MAX_SUFFIX = 32
+"""Keeps every name a DNS label of at most 63 characters ("registry-slo-config-" + the
+suffix + kustomize's "-<10-character hash>")."""
 
 
 def overlay_name(region: str) -> str:
@@ -111,12 +115,27 @@ def _secret_inputs(
 
 
 def _secret_key(path: Path, taken: set[str]) -> str:
-    """A Secret key for ``path``: its file name, or the whole path when names clash."""
+    """A Secret key for ``path``: its file name, else (names clash) the path's, numbered
+    if that clashes too."""
     key = path.name if re.fullmatch(r"[-._a-zA-Z0-9]+", path.name) else "file"
     if key in taken:
-        key = re.sub(r"[^-._a-zA-Z0-9]+", "-", str(PurePosixPath(path)).strip("/"))
-    taken.add(key)
-    return key
+        key = re.sub(r"[^-._a-zA-Z0-9]+", "-", str(PurePosixPath(path)).strip("/"))[-200:]
+    numbered, count = key, 1
+    while numbered in taken:
+        count += 1
+        numbered = f"{key}-{count}"
+    taken.add(numbered)
+    return numbered
+
+
+def _check_mountable(path: Path) -> None:
+    """A secret is mounted at its own path: not inside a directory the pod mounts whole."""
+    for directory in (_CONFIG_DIR, _STATE_DIR, "/tmp"):  # noqa: S108 - the pod's volumes
+        if PurePosixPath(path).is_relative_to(directory):
+            raise GenerationError(
+                f"{path}: in a pod, {directory} is a volume of its own, so a secret file "
+                f"cannot be mounted inside it; name a path such as /run/secrets/"
+                f"{path.name} in the configuration (or generate with --no-kubernetes)")
 
 
 def _env_key(variable: str) -> str:
@@ -259,6 +278,8 @@ def _region_patches(region: RegionConfig, settings: Settings, name: str) -> list
     policy: list[dict[str, Any]] = [label("/spec/podSelector/matchLabels")]
     files, envs = _secret_inputs(region, settings)
     secret = f"{SECRET_PREFIX}{name}"
+    for path in files:
+        _check_mountable(path)
     if files:
         deployment.append({"op": "add", "path": "/spec/template/spec/volumes/-", "value": {
             "name": "secrets", "secret": {"secretName": secret, "defaultMode": 0o440}}})
@@ -369,7 +390,8 @@ def render(settings: Settings, config_text: str) -> dict[str, str]:
         config_text: the configuration file's text, which the ConfigMap carries.
 
     Raises:
-        GenerationError: when an SLO cannot be expressed in PromQL.
+        GenerationError: when an SLO cannot be expressed in PromQL, or a secret file's
+            path cannot be mounted in a pod (the message names it).
     """
     by_region: dict[str, list[dict[str, Any]]] = {r.name: [] for r in settings.regions}
     for groups in rule_groups(settings).values():

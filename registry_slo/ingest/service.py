@@ -26,7 +26,7 @@ from registry_slo.ingest.checkpoint import CheckpointStore, Cursor
 from registry_slo.ingest.filesystem import FilesystemUsage
 from registry_slo.ingest.formats import make_parser
 from registry_slo.ingest.labels import RepositoryLabeler
-from registry_slo.ingest.notify import NotificationReceiver, serve_notifications
+from registry_slo.ingest.notify import Journal, NotificationReceiver, serve_notifications
 from registry_slo.ingest.overwrite import TagOverwriteDetector
 from registry_slo.ingest.pipeline import SourcePipeline
 from registry_slo.ingest.scrape import ScrapeRecorder, ScrapeSource
@@ -168,6 +168,9 @@ class IngestService:
         protected: repositories whose moved tags page (``alerting.protected_repositories``):
             labelled by name, their overwrite series created at zero in every region
             with a source.
+        journals: ``(webhook endpoint, capacity)`` → where its event ids are committed
+            with the counts of their events (the SLI engine's journals); webhooks are
+            then answered once committed.
     """
 
     def __init__(
@@ -177,6 +180,7 @@ class IngestService:
         observers: Sequence[Callable[[Observation], None]] = (),
         cursors: Callable[[str], Cursor] | None = None,
         protected: Sequence[str] = (),
+        journals: Callable[[str, int], Journal] | None = None,
     ) -> None:
         self.config = config
         self.metrics = metrics
@@ -224,7 +228,9 @@ class IngestService:
                 # Notifications are successful operations and carry no status.
                 self._declare(endpoint.region, endpoint.name, protected, ("",))
             self.receiver = NotificationReceiver(
-                notifications, pipelines, metrics.record_notification_request
+                notifications, pipelines, metrics.record_notification_request,
+                journals=(lambda name, capacity: journals(f"notify/{name}", capacity))
+                if journals is not None else None,
             )
 
     def _declare(self, region: str, source: str, protected: Sequence[str],

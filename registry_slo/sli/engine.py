@@ -150,6 +150,55 @@ class Cursor:
         return self._engine._lock
 
 
+class Journal:
+    """A webhook source's event ids, committed to the engine's store with the counts of
+    their events, and a way to wait for that commit before acknowledging them.
+
+    Count the events with :meth:`SLIEngine.observe` and :meth:`remember` their ids inside
+    one ``with journal.hold():``; then ``await journal.committed(timeout)`` and answer.
+    """
+
+    def __init__(self, engine: SLIEngine, source: str, capacity: int) -> None:
+        self._engine = engine
+        self.source = source
+        self.capacity = capacity
+        self._next: int | None = None
+
+    def restore(self) -> list[str]:
+        """The newest ``capacity`` ids committed, oldest first (none without a store)."""
+        store = self._engine.store
+        rows = [] if store is None else store.seen(self.source, self.capacity)
+        self._next = rows[-1][0] + 1 if rows else 0
+        return [event_id for _, event_id in rows]
+
+    def remember(self, event_id: str) -> None:
+        """Stage ``event_id`` for the next commit (nothing without a store)."""
+        if self._engine.store is None:
+            return
+        if self._next is None:
+            self.restore()
+        assert self._next is not None
+        seq, self._next = self._next, self._next + 1
+        self._engine.stage_seen(self.source, seq, event_id, seq + 1 - self.capacity)
+
+    def hold(self) -> AbstractContextManager[object]:
+        """Keep the engine from taking a snapshot to commit while held."""
+        return self._engine._lock
+
+    async def committed(self, timeout: float) -> bool:
+        """Wait until everything counted and remembered so far is committed.
+
+        Returns:
+            True once committed (at once without a store), False after ``timeout``
+            seconds without a successful commit.
+        """
+        return await self._engine.wait_committed(timeout)
+
+
+GROUP_COMMIT = 0.01
+"""Seconds a commit that a waiting webhook asked for waits for others to join it."""
+
+
 class SLIEngine:
     """Counts every SLO's events per region and evaluates its windows.
 
@@ -204,6 +253,11 @@ class SLIEngine:
         self._lock = threading.RLock()
         self._store: SLOStore | None = None
         self._cursors: dict[str, str] = {}  # staged, not committed yet
+        self._seen: list[tuple[str, int, str]] = []  # staged webhook event ids
+        self._forget: dict[str, int] = {}
+        self._commit_waiters: list[asyncio.Future[None]] = []
+        self._commit_soon = asyncio.Event()
+        self._closed = False
         self.on_store_error = on_store_error
         self.max_failed_flushes = max_failed_flushes
         self._failed_flushes = 0  # in a row
@@ -232,6 +286,38 @@ class SLIEngine:
         """Stage a cursor value for the next flush (see :class:`Cursor`)."""
         with self._lock:
             self._cursors[name] = value
+
+    def journal(self, source: str, capacity: int) -> Journal:
+        """The event-id journal of the webhook source ``source`` (see :class:`Journal`),
+        keeping its newest ``capacity`` ids."""
+        return Journal(self, source, capacity)
+
+    def stage_seen(self, source: str, seq: int, event_id: str, keep_from: int) -> None:
+        """Stage a webhook event id for the next flush, and forget ids of ``source``
+        numbered below ``keep_from``."""
+        with self._lock:
+            self._seen.append((source, seq, event_id))
+            if keep_from > 0:
+                self._forget[source] = keep_from
+
+    async def wait_committed(self, timeout: float) -> bool:
+        """Wait for the next successful commit that starts after this call (asking for
+        one now, not at the next flush interval).
+
+        Returns:
+            True once committed (at once when the engine keeps no store), False after
+            ``timeout``, or at once when the engine has closed its store.
+        """
+        if self._store is None:
+            return not self._closed  # closed: what is counted now is never committed
+        waiter = asyncio.get_running_loop().create_future()
+        self._commit_waiters.append(waiter)
+        self._commit_soon.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -274,9 +360,7 @@ class SLIEngine:
             StoreError: the store failed ``max_failed_flushes`` flushes in a row (the
                 store is closed all the same).
         """
-        tasks: list[asyncio.Task[object]] = [
-            asyncio.create_task(self._every(self.flush_interval, self._flush, stop))
-        ]
+        tasks: list[asyncio.Task[object]] = [asyncio.create_task(self._flush_loop(stop))]
         if self._lag_states:
             tasks.append(asyncio.create_task(
                 self._every(self.lag_sample_interval, self._sample, stop)))
@@ -303,8 +387,33 @@ class SLIEngine:
             if not stop.is_set():
                 await action()
 
+    async def _flush_loop(self, stop: asyncio.Event) -> None:
+        """Flush every ``flush_interval``, and soon after a webhook waits for a commit."""
+        while not stop.is_set():
+            waits = [asyncio.ensure_future(stop.wait()),
+                     asyncio.ensure_future(self._commit_soon.wait())]
+            try:
+                await asyncio.wait(waits, timeout=self.flush_interval,
+                                   return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            if stop.is_set():
+                return
+            if self._commit_soon.is_set():
+                await asyncio.sleep(GROUP_COMMIT)
+            await self._flush()
+
     async def _flush(self) -> None:
-        await asyncio.to_thread(self.flush)
+        # Taken before the snapshot: everything these waiters counted is in it.
+        self._commit_soon.clear()
+        waiters, self._commit_waiters = self._commit_waiters, []
+        written = await asyncio.to_thread(self._flush_ok)
+        for waiter in waiters:
+            if written and not waiter.done():
+                waiter.set_result(None)
+        if not written:
+            self._commit_waiters[:0] = [w for w in waiters if not w.done()]
         store = self._store
         if self._failed_flushes >= self.max_failed_flushes and store is not None:
             raise StoreError(
@@ -322,6 +431,7 @@ class SLIEngine:
             return
         self.flush()
         self._store = None
+        self._closed = True
         store.close()
 
     # -- counting ----------------------------------------------------------------------
@@ -398,7 +508,14 @@ class SLIEngine:
                 if oldest is not None:
                     batch.prune.append((key, ring.width, oldest))
         batch.cursors, self._cursors = self._cursors, {}
+        batch.seen, self._seen = self._seen, []
+        batch.forget, self._forget = self._forget, {}
         return batch
+
+    def _flush_ok(self) -> bool:
+        failed = self._failed_flushes
+        self.flush()
+        return self._store is not None and self._failed_flushes <= failed
 
     def flush(self) -> int:
         """Write the buckets changed since the last flush (blocking: call it from a
@@ -435,3 +552,6 @@ class SLIEngine:
             by_key[key].event_dirty = True
         for name, value in batch.cursors.items():
             self._cursors.setdefault(name, value)  # unless a newer value is staged
+        self._seen[:0] = batch.seen
+        for source, keep_from in batch.forget.items():
+            self._forget[source] = max(keep_from, self._forget.get(source, 0))

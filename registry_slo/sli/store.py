@@ -16,7 +16,10 @@ Guarantees (see ``docs/slos.md``, "Restarts"):
   process dies: at most one flush interval's worth. Probe results are gone with them;
   what ingest sources read is not: their read positions are *cursors* committed in the
   same transaction as the counts they led to, so after a crash the lines after the
-  committed position are read and counted again, exactly once.
+  committed position are read and counted again, exactly once. Webhook event ids are
+  committed with the counts of their events too, and a webhook is answered only after
+  that commit: an event the registry was told is received is in the store, and one it
+  resends is known.
 - **Bounded size.** Buckets older than the engine keeps are deleted with each batch, and
   SLOs and regions no longer configured when the store is opened; an SLO whose SLI
   changed (kind, probe or threshold) starts from empty, since old counts measured
@@ -57,6 +60,12 @@ CREATE TABLE IF NOT EXISTS cursors (
     name TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS seen (
+    source TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    PRIMARY KEY (source, seq)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS buckets (
     target TEXT NOT NULL,
     width INTEGER NOT NULL,
@@ -107,15 +116,21 @@ class StoreBatch:
         last_events: target → Unix time of its newest event.
         prune: ``(target, width, oldest index kept)``: older buckets are deleted.
         cursors: name → value: positions of the sources whose events the rows count.
+        seen: ``(source, sequence number, event id)``: webhook event ids the rows count
+            (remembered so that a resent event is known after a restart).
+        forget: source → the lowest sequence number of its ids kept.
     """
 
     rows: list[BucketRow] = field(default_factory=list)
     last_events: dict[str, float] = field(default_factory=dict)
     prune: list[tuple[str, int, int]] = field(default_factory=list)
     cursors: dict[str, str] = field(default_factory=dict)
+    seen: list[tuple[str, int, str]] = field(default_factory=list)
+    forget: dict[str, int] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.rows or self.last_events or self.prune or self.cursors)
+        return bool(self.rows or self.last_events or self.prune or self.cursors
+                    or self.seen or self.forget)
 
 
 class SLOStore:
@@ -258,6 +273,9 @@ class SLOStore:
                 )
                 db.executemany("INSERT OR REPLACE INTO cursors VALUES (?, ?)",
                                batch.cursors.items())
+                db.executemany("INSERT OR REPLACE INTO seen VALUES (?, ?, ?)", batch.seen)
+                db.executemany("DELETE FROM seen WHERE source = ? AND seq < ?",
+                               batch.forget.items())
                 db.execute("COMMIT")
             except BaseException:
                 _rollback(db)
@@ -269,6 +287,16 @@ class SLOStore:
             row = self._db.execute("SELECT value FROM cursors WHERE name = ?",
                                    (name,)).fetchone()
         return None if row is None else str(row[0])
+
+    def seen(self, source: str, limit: int) -> list[tuple[int, str]]:
+        """The newest ``limit`` event ids committed for ``source``: ``(sequence number,
+        id)``, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, id FROM seen WHERE source = ? ORDER BY seq DESC LIMIT ?",
+                (source, limit),
+            ).fetchall()
+        return [(int(seq), str(event_id)) for seq, event_id in reversed(rows)]
 
     def bucket_count(self) -> int:
         """How many buckets the file holds (for tests and diagnostics)."""

@@ -7,13 +7,16 @@ as the Deployment runs it."""
 from __future__ import annotations
 
 import copy
+import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 import jsonschema
@@ -21,14 +24,15 @@ import kubernetes_validate
 import pytest
 import yaml
 from conftest import require_binary
+from harness.fuzzing import fuzz_settings
 from harness.serve import ServeProcess
 from hypothesis import given
 from hypothesis import strategies as st
 
-from registry_slo.config import load_config
+from registry_slo.config import Settings, load_config
 from registry_slo.devenv._process import free_port
 from registry_slo.devenv.registry import LocalRegistry
-from registry_slo.generate import kubernetes
+from registry_slo.generate import GenerationError, kubernetes
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "deploy" / "kubernetes"
@@ -213,6 +217,17 @@ ingest:
 """
 
 
+SECRETS_HOME = "/var/tmp"
+"""Where these tests keep secret files: not under /tmp, which the pod mounts whole (a
+secret there is refused, see below)."""
+
+
+@pytest.fixture
+def secrets_home() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(dir=SECRETS_HOME, prefix="registry-slo-test-") as home:
+        yield Path(home)
+
+
 def _secret_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
     values = ["pw-value-3f9a1c", "-----BEGIN CERTIFICATE-----x", "token-value-77ab20",
               "env-value-5d1e0b"]
@@ -228,14 +243,14 @@ def _secret_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path
 
 
 def test_secrets_are_mounted_by_reference_never_written(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, secrets_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config, values = _secret_setup(tmp_path, monkeypatch)
+    config, values = _secret_setup(secrets_home, monkeypatch)
     out = tmp_path / "k8s"
     settings = load_config(config)
     kubernetes.generate(settings, config.read_text(), out)
     texts = "".join(p.read_text() for p in out.rglob("*") if p.is_file())
-    secrets = tmp_path / "run" / "secrets"
+    secrets = secrets_home / "run" / "secrets"
     cache = kubernetes.overlay_name("ap.cache_1")
     assert DNS_LABEL.fullmatch(cache) and cache != "ap.cache_1"
     for name, wanted_files, wanted_env in (
@@ -271,7 +286,7 @@ def test_secrets_are_mounted_by_reference_never_written(
 def test_overlay_names_are_dns_labels(region: str) -> None:
     name = kubernetes.overlay_name(region)
     assert DNS_LABEL.fullmatch(name) or DNS_LABEL.fullmatch(f"x{name}")
-    assert 0 < len(name) <= 40
+    assert 0 < len(name) <= 32
     # A name changed on the way carries a hash of the original, so two regions never meet.
     assert name == region or re.search(r"-[0-9a-f]{6}$", name)
 
@@ -352,3 +367,149 @@ def test_a_removed_region_loses_its_overlay(tmp_path: Path) -> None:
     kubernetes.generate(load_config(smaller), smaller.read_text(), out)
     assert not list((out / "overlays").glob("ap-south-cache/*"))
     assert kubernetes.check(load_config(smaller), smaller.read_text(), out) == []
+
+
+@st.composite
+def deployments(draw: st.DrawFn) -> dict[str, Any]:
+    """A configuration's regions, secrets and listeners, drawn for the manifests: region
+    names from the whole alphabet a region name allows, mirrors and caches, passwords
+    from files or env, CA files, webhook endpoints with a token file or env."""
+    names = draw(st.lists(st.from_regex(r"[a-z0-9][a-z0-9._-]{0,62}", fullmatch=True),
+                          min_size=1, max_size=4, unique=True))
+    regions = []
+    for i, name in enumerate(names):
+        scheme = draw(st.sampled_from(["http", "https"]))
+        region: dict[str, Any] = {"name": name, "url": f"{scheme}://127.0.0.1:{5000 + i}",
+                                  "probe": {"enabled": ["pull", "auth"]}}
+        role = draw(st.sampled_from(["primary", "mirror", "cache"])) if i else "primary"
+        if role == "mirror":
+            region["replicates_from"] = names[0]
+        elif role == "cache":
+            region["pull_through_cache_of"] = names[0]
+            region["probe"]["enabled"] = ["pull", "auth", "cache"]
+        auth = draw(st.sampled_from(["none", "file", "env"]))
+        if auth != "none":
+            region["auth"] = {"type": "basic", "username": "prober", f"password_{auth}": i}
+        if scheme == "https" and draw(st.booleans()):
+            region["tls"] = {"ca_file": i}
+        regions.append(region)
+    hooks = draw(st.lists(st.sampled_from(names), unique=True, max_size=len(names)))
+    ports = draw(st.lists(st.integers(1024, 65535), min_size=2, max_size=2, unique=True))
+    return {
+        "listen": f"127.0.0.1:{ports[0]}",
+        "regions": regions,
+        "ingest": {"notifications": {
+            "listen": f"127.0.0.1:{ports[1]}",
+            **({draw(st.sampled_from(["bearer_token_file", "bearer_token_env"])): "token"}
+               if hooks else {}),
+            "endpoints": [{"name": f"hook-{i}", "region": n, "format": "distribution"}
+                          for i, n in enumerate(hooks)],
+        }},
+        "slos": [{"name": "pulls", "sli": {"kind": "probe_success", "probe": "pull"},
+                  "objective": 99}],
+        "prometheus": {"scrape_interval": f"{draw(st.integers(10, 75))}s"},
+    }
+
+
+def _materialize(drawn: dict[str, Any], home: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """Secret files under ``home`` and env variables for the drawn placeholders."""
+    config = copy.deepcopy(drawn)
+    env: dict[str, str] = {}
+    secrets = home / "secrets"
+    secrets.mkdir()
+
+    def file(name: str) -> str:
+        path = secrets / name
+        path.write_text(f"value-of-{name}")
+        return str(path)
+
+    for region in config["regions"]:
+        auth = region.get("auth", {})
+        if "password_file" in auth:
+            auth["password_file"] = file(f"password-{auth['password_file']}")
+        if "password_env" in auth:
+            auth["password_env"] = variable = f"PASSWORD_{auth['password_env']}"
+            env[variable] = f"value-of-{variable}"
+        if "tls" in region:
+            region["tls"]["ca_file"] = file(f"ca-{region['tls']['ca_file']}.pem")
+    notifications = config["ingest"]["notifications"]
+    if "bearer_token_file" in notifications:
+        notifications["bearer_token_file"] = file("webhook-token")
+    if "bearer_token_env" in notifications:
+        notifications["bearer_token_env"] = "WEBHOOK_TOKEN"
+        env["WEBHOOK_TOKEN"] = "value-of-WEBHOOK_TOKEN"
+    return config, env
+
+
+def _expected_secrets(config: dict[str, Any], name: str) -> tuple[set[str], set[str]]:
+    """The files and variables region ``name``'s exporter reads secrets from."""
+    by_name = {r["name"]: r for r in config["regions"]}
+    clients = [by_name[name]]
+    if "pull_through_cache_of" in by_name[name]:
+        clients.append(by_name[by_name[name]["pull_through_cache_of"]])
+    files, envs = set(), set()
+    for client in clients:
+        auth = client.get("auth", {})
+        files |= {auth["password_file"]} if "password_file" in auth else set()
+        envs |= {auth["password_env"]} if "password_env" in auth else set()
+        files |= {client["tls"]["ca_file"]} if "tls" in client else set()
+    notifications = config["ingest"]["notifications"]
+    if any(e["region"] == name for e in notifications["endpoints"]):
+        files |= {notifications.get("bearer_token_file")} - {None}
+        envs |= {notifications.get("bearer_token_env")} - {None}
+    return files, envs
+
+
+@fuzz_settings(default=20)
+@given(deployments())
+def test_every_valid_configuration_gives_valid_overlays(drawn: dict[str, Any]) -> None:
+    """For any drawn configuration: every overlay renders and validates, no two overlays
+    create the same object or select each other's pods, and each mounts exactly the
+    secrets its region's exporter reads."""
+    with tempfile.TemporaryDirectory(dir=SECRETS_HOME, prefix="registry-slo-test-") as tmp:
+        home = Path(tmp)
+        config, env = _materialize(drawn, home)
+        with mock.patch.dict(os.environ, env):
+            settings = Settings.model_validate(config)
+        text = yaml.safe_dump(config)
+        out = home / "k8s"
+        kubernetes.generate(settings, text, out)
+        seen: set[tuple[str, str]] = set()
+        pods: dict[str, dict[str, str]] = {}
+        selectors: dict[str, dict[str, str]] = {}
+        for region in config["regions"]:
+            overlay = kubernetes.overlay_name(region["name"])
+            docs = kustomize(out / "overlays" / overlay)
+            for doc in docs:
+                validate(doc)
+                key = (doc["kind"], doc["metadata"]["name"])
+                assert key not in seen, key
+                seen.add(key)
+            found = by_kind(docs)
+            pod = found["Deployment"]["spec"]["template"]
+            pods[overlay] = pod["metadata"]["labels"]
+            selectors[overlay] = found["Service"]["spec"]["selector"]
+            (container,) = pod["spec"]["containers"]
+            assert f"--region={region['name']}" in container["args"]
+            files, envs = _expected_secrets(config, region["name"])
+            assert {m["mountPath"] for m in container["volumeMounts"]
+                    if m["name"] == "secrets"} == files
+            assert {e["name"] for e in container["env"] if "valueFrom" in e} == envs
+            rendered = yaml.safe_dump_all(docs)
+            assert "value-of-" not in rendered
+        for overlay, selector in selectors.items():
+            assert [o for o, labels in pods.items() if _matches(selector, labels)] == [overlay]
+
+
+def test_a_secret_inside_a_pod_volume_is_refused(tmp_path: Path) -> None:
+    """The pod mounts /tmp (and the config and state directories) whole: a secret file
+    there cannot be mounted at its own path, and generation says so."""
+    assert tmp_path.is_relative_to("/tmp")
+    secret = tmp_path / "prober-password"
+    secret.write_text("x")
+    config = tmp_path / "regions.yaml"
+    config.write_text(yaml.safe_dump({"regions": [{
+        "name": "a", "url": "http://127.0.0.1:5000",
+        "auth": {"type": "basic", "username": "u", "password_file": str(secret)}}]}))
+    with pytest.raises(GenerationError, match=rf"{secret}: in a pod, /tmp is a volume"):
+        kubernetes.render(load_config(config), config.read_text())

@@ -4,8 +4,11 @@ bodies acknowledged and counted)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import sqlite3
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,8 +17,10 @@ from harness.fuzzing import fuzz_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_slo.config import Settings
 from registry_slo.ingest import (
     Deduplicator,
+    IngestService,
     NotificationReceiver,
     NotificationsConfig,
     SourcePipeline,
@@ -25,6 +30,9 @@ from registry_slo.ingest import (
 from registry_slo.ingest.formats import Ignored, Rejected
 from registry_slo.ingest.notify import distribution_records, harbor_records
 from registry_slo.observation import Observation
+from registry_slo.sli.engine import SLIEngine
+from registry_slo.telemetry.metrics import ExporterMetrics
+from registry_slo.vocabulary import OPERATIONS
 
 from .conftest import FIXTURES
 
@@ -313,3 +321,75 @@ async def test_any_json_body_is_answered_2xx_and_accounted(envelope: Any, path: 
     for counts in tally.counts.values():
         assert counts.lines == (counts.observations + counts.ignored.total()
                                 + counts.rejected.total())
+
+
+# -- durable acknowledgement: the answer comes after the commit ---------------------
+
+
+def _durable_settings(state: Path) -> Settings:
+    return Settings.model_validate({
+        "state_dir": str(state),
+        "regions": [{"name": "r", "url": "http://127.0.0.1:1"}],
+        "ingest": {"notifications": {"endpoints": [
+            {"name": "dist", "region": "r", "format": "distribution"}]}},
+        "slos": [{"name": "pushes", "objective": 99,
+                  "sli": {"kind": "traffic_success", "operations": list(OPERATIONS),
+                          "sources": ["dist"]}}],
+    })
+
+
+def _committed(state: Path) -> tuple[set[str], float]:
+    """What the store file holds, read by another connection: ids and events counted."""
+    db = sqlite3.connect(state / "slo.sqlite3")
+    try:
+        ids = {str(row[0]) for row in db.execute("SELECT id FROM seen")}
+        (total,) = db.execute("SELECT COALESCE(SUM(total), 0) FROM buckets "
+                              "WHERE width = 60").fetchone()
+    finally:
+        db.close()
+    return ids, float(total)
+
+
+async def test_an_acknowledged_event_is_already_committed(tmp_path: Path) -> None:
+    """Every 2xx answer finds its events' ids and counts in the store file (the engine's
+    flush interval is an hour: only the commit the answer asks for can put them there);
+    after a restart a resent envelope is a duplicate."""
+    settings = _durable_settings(tmp_path / "state")
+    engine = SLIEngine(settings.slo_targets(), settings.state_dir, flush_interval=3600)
+    engine.open()
+    stop = asyncio.Event()
+    running = asyncio.create_task(engine.run(stop))
+    service = IngestService(settings.ingest, ExporterMetrics().ingest, [engine.observe],
+                            journals=engine.journal)
+    assert service.receiver is not None
+    app = service.receiver.app
+    answered: set[str] = set()
+    for envelope in ENVELOPES:
+        body = envelope["body"]
+        response = await asyncio.wait_for(
+            post(app, "/notifications/dist", json.dumps(body).encode()), 30)
+        assert response.status_code == 200
+        answered |= {e["id"] for e in body["events"]}
+        ids, total = _committed(tmp_path / "state")
+        assert ids == answered
+        (status,) = engine.evaluate()
+        assert total == status.period.total  # every event counted so far is committed
+    counted = status.period.total
+    assert counted == 8  # the fixture's events the SLO counts
+    stop.set()
+    await running
+    again = SLIEngine(settings.slo_targets(), settings.state_dir, flush_interval=3600)
+    again.open()
+    restarted = IngestService(settings.ingest, ExporterMetrics().ingest, [again.observe],
+                              journals=again.journal)
+    assert restarted.receiver is not None
+    stop = asyncio.Event()
+    running = asyncio.create_task(again.run(stop))
+    first = ENVELOPES[0]["body"]
+    response = await post(restarted.receiver.app, "/notifications/dist",
+                          json.dumps(first).encode())
+    assert response.json() == {"accepted": 0, "duplicates": len(first["events"])}
+    (status,) = again.evaluate()
+    assert status.period.total == counted
+    stop.set()
+    await running
