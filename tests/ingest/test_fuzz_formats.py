@@ -3,8 +3,10 @@ ignored line or a rejected one by a known reason — never a parser exception
 (``internal_error``), and ``lines = observations + ignored + rejected`` always holds.
 
 Lines start from what real registries wrote (fixtures/: distribution 2.8 in its three
-logrus formatters and its access log) or the documented shapes (zot's audit log), with
-one field replaced by an arbitrary JSON value, a slice cut out, or bytes appended.
+logrus formatters and its access log) or the documented shapes (zot's audit log, Harbor's
+forwarded audit line, JSON lines under two ``jsonl`` mappings: nested method/path/status
+and operation/success with Unix milliseconds), with one field replaced by an arbitrary
+JSON value, a slice cut out, or bytes appended.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from harness.fuzzing import fuzz_settings
 from hypothesis import given
 from hypothesis import strategies as st
 
+from registry_slo.config import JsonlMapping
 from registry_slo.ingest import SourcePipeline, Tally, make_parser
 from registry_slo.ingest.formats import REJECTED_REASONS
 
@@ -31,12 +34,42 @@ def _lines(name: str) -> list[bytes]:
     return [line for line in (FIXTURES / name).read_bytes().splitlines() if line.strip()]
 
 
-SOURCES: dict[str, list[bytes]] = {
-    "distribution": (_lines("distribution-2.8.2.json.log")
+D = "sha256:" + "ef" * 32
+HARBOR = [
+    (f"{prefix}2026-01-05T08:00:01Z [INFO] [/pkg/auditext/manager.go:79]"
+     f'[operator="ci-bot" resourceType="{kind}" time="2026-01-05 08:00:01 +0000 UTC"]: '
+     f"action:{action}, resource:{resource}").encode()
+    for prefix in ("Jan  5 08:00:01 harbor-core audit[1]: ", "")
+    for action, kind, resource in (("create", "artifact", "team/app:v1"),
+                                   ("pull", "artifact", f"library/nginx:{D}"),
+                                   ("delete", "repository", "team/app"))
+]
+NESTED = JsonlMapping(method="req.method", path="req.path", status="res.status",
+                      duration="res.ms", duration_unit="ms", time="ts", user_agent="req.ua",
+                      bytes_received="res.bytes")
+EVENTS = JsonlMapping(operation="event", operations={"image.push": "push_manifest"},
+                      success="ok", repository="repo", tag="tag", digest="digest",
+                      time="at", time_format="unix_ms")
+
+SOURCES: dict[str, tuple[str, list[bytes], JsonlMapping | None]] = {
+    "distribution": ("distribution", _lines("distribution-2.8.2.json.log")
                      + _lines("distribution-2.8.2.logstash.log")
-                     + _lines("distribution-2.8.2.text.log")),
-    "distribution-access": _lines("distribution-2.8.2.access.log"),
-    "zot-audit": [ZOT.encode()],
+                     + _lines("distribution-2.8.2.text.log"), None),
+    "distribution-access": ("distribution-access", _lines("distribution-2.8.2.access.log"),
+                            None),
+    "zot-audit": ("zot-audit", [ZOT.encode()], None),
+    "harbor-audit": ("harbor-audit", HARBOR, None),
+    "jsonl-nested": ("jsonl", [
+        b'{"ts":"2026-01-05T08:00:01Z","req":{"method":"get","path":"/v2/a/blobs/'
+        + D.encode() + b'","ua":"docker/24"},"res":{"status":200,"ms":12.5,"bytes":99}}',
+        b'{"ts":"2026-01-05T08:00:02Z","req":{"method":"PUT","path":"/v2/a/manifests/v1",'
+        b'"ua":"containerd"},"res":{"status":500,"ms":3,"bytes":0}}',
+    ], NESTED),
+    "jsonl-events": ("jsonl", [
+        f'{{"event":"image.push","ok":true,"repo":"a","tag":"v1","digest":"{D}",'
+        f'"at":1767600001500}}'.encode(),
+        b'{"event":"pull","ok":false,"repo":"a","at":1767600002000}',
+    ], EVENTS),
 }
 
 _JSON: st.SearchStrategy[Any] = st.recursive(
@@ -73,15 +106,16 @@ def mutated(draw: st.DrawFn, lines: list[bytes]) -> bytes:
 
 
 @pytest.mark.fuzz
-@pytest.mark.parametrize("format_name", sorted(SOURCES))
+@pytest.mark.parametrize("source", sorted(SOURCES))
 @fuzz_settings(default=300)
 @given(data=st.data())
 def test_every_mutated_line_is_accounted_and_never_a_parser_bug(
-    format_name: str, data: st.DataObject
+    source: str, data: st.DataObject
 ) -> None:
-    lines = data.draw(st.lists(mutated(SOURCES[format_name]), min_size=1, max_size=20))
+    format_name, originals, mapping = SOURCES[source]
+    lines = data.draw(st.lists(mutated(originals), min_size=1, max_size=20))
     tally = Tally()
-    pipeline = SourcePipeline("s", make_parser(format_name, "r", "s"), tally)
+    pipeline = SourcePipeline("s", make_parser(format_name, "r", "s", mapping), tally)
     pipeline.lines(lines)
     pipeline.flush()
     counts = tally.counts["s"]
