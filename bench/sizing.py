@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -37,23 +34,18 @@ from typing import Any
 import httpx
 import yaml
 
-from bench._util import machine, parse_metrics, total, write_result
+from bench import rules_eval
+from bench._util import machine, parse_metrics, status_kib, total, write_result
 from registry_slo.config import load_config
 from registry_slo.devenv import LocalRegistry, free_port
 from registry_slo.generate import generate
 from tests.harness.prometheus import LocalPrometheus, scrape_job
+from tests.harness.serve import ServeProcess
 
 SCRAPE_INTERVAL = 30.0
 """The default ``prometheus.scrape_interval`` and probe interval."""
-SLOS: list[dict[str, Any]] = [
-    {"name": "pull-availability", "sli": {"kind": "probe_success", "probe": "pull"},
-     "objective": 99.9},
-    {"name": "push-availability", "sli": {"kind": "probe_success", "probe": "push"},
-     "objective": 99.5},
-    {"name": "pull-latency", "sli": {"kind": "probe_latency", "probe": "pull",
-                                     "threshold": "2s"}, "objective": 99},
-    {"name": "auth-success", "sli": {"kind": "auth_success"}, "objective": 99.9},
-]
+SLOS = [slo for slo in rules_eval.SLOS if slo["sli"]["kind"] != "replication_lag"]
+"""The example's probe SLOs (these regions are no mirrors: no replication lag)."""
 
 
 def _samples(text: str) -> Counter[str]:
@@ -116,31 +108,24 @@ def measure(regions: int, work: Path, ready_timeout: float, watch: float) -> dic
         }
         path = work / f"regions-{regions}.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
-        log = (work / f"exporter-{regions}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "registry_slo", "serve", "--config", str(path)],
-            stdout=subprocess.DEVNULL, stderr=log, env=os.environ.copy())
-        stack.callback(proc.wait, 30)
-        stack.callback(proc.terminate)
-        base = f"http://{listen}"
         started = time.monotonic()
+        serve = ServeProcess(path, work / f"exporter-{regions}.log", timeout=60)
+        stack.callback(serve.stop)
+        base = serve.base
         while True:
             with contextlib.suppress(httpx.HTTPError):
                 if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
                     break
-            if proc.poll() is not None or time.monotonic() - started > ready_timeout:
+            if serve.proc.poll() is not None or time.monotonic() - started > ready_timeout:
                 raise RuntimeError(f"exporter not ready after {ready_timeout:g}s "
-                                   f"(exit {proc.poll()}); see {log.name}")
+                                   f"(exit {serve.proc.poll()}); see {serve.log}")
             time.sleep(1.0)
         ready_s = time.monotonic() - started
         first = _samples(httpx.get(f"{base}/metrics", timeout=60).text)
         time.sleep(SCRAPE_INTERVAL)
         response = httpx.get(f"{base}/metrics", timeout=60)
         second = _samples(response.text)
-        rss_kib = 0
-        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss_kib = int(line.split()[1])
+        rss_kib = status_kib(serve.proc.pid, "VmRSS")
         prometheus = _prometheus(listen, path, work, watch)
     total = sum(second.values())
     ours = sum(n for name, n in second.items() if name.startswith("registry_slo_"))

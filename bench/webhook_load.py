@@ -18,9 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -32,6 +29,7 @@ import yaml
 
 from bench._util import machine, percentile, write_result
 from registry_slo.devenv import free_port
+from tests.harness.serve import ServeProcess
 
 
 def _envelope(events: int) -> bytes:
@@ -111,29 +109,15 @@ def _counted(base: str) -> float:
 def run_side(work: Path, durable: bool, clients: int, seconds: float) -> dict[str, Any]:
     """One exporter (durable or not): both envelope sizes, then its own count."""
     path, base, url = _config(work, durable)
-    log = (work / f"exporter-{durable}.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "registry_slo", "serve", "--config",
-                             str(path)], stdout=subprocess.DEVNULL, stderr=log,
-                            env=os.environ.copy())
+    serve = ServeProcess(path, work / f"exporter-{durable}.log", timeout=60)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"exporter did not start; see {log.name}")
-            time.sleep(0.2)
         results = {f"{n}_per_envelope": asyncio.run(_load(url, clients, seconds, n))
                    for n in (1, 10)}
         sent = sum(r["events"] for r in results.values())
         return {"durable": durable, **results, "events_sent": sent,
                 "events_counted": _counted(base)}
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        serve.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

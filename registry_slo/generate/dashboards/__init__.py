@@ -32,7 +32,7 @@ from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import dashboard as models
 
 from registry_slo.config import Settings
-from registry_slo.generate._files import compare_generated, write_generated
+from registry_slo.generate._files import compare_generated, marked_files, write_generated
 from registry_slo.generate._model import GenerationError
 from registry_slo.generate.dashboards import debug, executive, oncall
 from registry_slo.generate.dashboards._context import DashboardContext
@@ -113,11 +113,7 @@ def render(settings: Settings) -> dict[str, str]:
     return dict(sorted(files.items()))
 
 
-def _is_generated(path: Path) -> bool:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
-        return False
+def _is_generated(path: Path, text: str) -> bool:
     if path.suffix == ".md":
         return GENERATED_MARKER in text[:300]
     try:
@@ -131,10 +127,8 @@ def _is_generated(path: Path) -> bool:
 def _generated_files(directory: Path) -> dict[str, Path]:
     if not directory.is_dir():
         return {}
-    return {
-        p.name: p for p in sorted(directory.iterdir())
-        if p.is_file() and p.suffix in (".json", ".md") and _is_generated(p)
-    }
+    candidates = sorted(p for p in directory.iterdir() if p.suffix in (".json", ".md"))
+    return marked_files(directory, candidates, _is_generated)
 
 
 def generate(settings: Settings, out_dir: str | Path) -> list[Path]:
