@@ -14,7 +14,13 @@ from typing import Any
 import yaml
 
 from registry_slo import __version__
-from registry_slo.config import FORMAT_NAMES, ConfigError, Settings, load_config
+from registry_slo.config import (
+    FORMAT_NAMES,
+    ConfigError,
+    Settings,
+    load_config,
+    web_protection,
+)
 from registry_slo.telemetry.logs import configure_logging
 
 __all__ = ["main"]
@@ -38,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
         "--region", action="append", default=None,
         help="serve only this region: its probes, SLOs and ingest sources (repeatable; "
         "one exporter per region, see docs/deploy.md)",
+    )
+    serve.add_argument(
+        "--web.config.file", dest="web_config_file", type=Path, default=None,
+        help="TLS, client certificates, Basic users and headers for every listener, in "
+        "the Prometheus exporter-toolkit's format (overrides the web_config_file key)",
     )
 
     probe = commands.add_parser("probe", help="run probes and print their results")
@@ -160,6 +171,13 @@ def _serve(args: argparse.Namespace) -> int:
     from registry_slo.exporter import Exporter, ExporterFailed
 
     settings = _load(args.config)
+    if args.web_config_file is not None:
+        settings = settings.model_copy(update={"web_config_file": args.web_config_file})
+        try:
+            web_protection(settings)
+        except ConfigError as exc:
+            print(f"registry-slo: {exc}", file=sys.stderr)
+            return EXIT_CONFIG
     configure_logging(settings.log_format, settings.log_level)
     if not (settings.regions or settings.ingest.logs or settings.ingest.notifications.endpoints):
         print("registry-slo: no regions and no ingest sources configured: nothing to do",

@@ -23,7 +23,7 @@ import uvicorn
 
 from registry_slo import __version__
 from registry_slo._serving import bounded_server
-from registry_slo.config import Settings, TrafficSuccessSLI, listen_address
+from registry_slo.config import Settings, TrafficSuccessSLI, listen_address, web_protection
 from registry_slo.ingest import IngestService
 from registry_slo.observation import Observation
 from registry_slo.probes import (
@@ -123,6 +123,7 @@ class Exporter:
     ) -> None:
         self.settings = settings
         self.regions = frozenset(regions) if regions is not None else None
+        self.protection = web_protection(settings)
         buckets = settings.duration_buckets()
         self.metrics = metrics or ExporterMetrics(buckets)
         self.states = build_regions(settings, self.regions)
@@ -182,6 +183,7 @@ class Exporter:
             self.engine.cursor if self.engine.persistent else None,
             protected=settings.alerting.protected_repositories,
             journals=self.engine.journal if self.engine.persistent else None,
+            protection=self.protection,
         )
         self.app = build_app(
             self.metrics.render, lambda: self.scheduler.ready, self.engine.evaluate,
@@ -271,7 +273,8 @@ class Exporter:
             return parts.create_task(self._part(part, work, stop, failures), name=part)
 
         host, port = listen_address(self.settings.listen)
-        server = bounded_server(self.app, host, port, self.settings.max_connections)
+        server = bounded_server(self.app, host, port, self.settings.max_connections,
+                                self.protection)
         http = start("http_server", self._serve_http(server))
         while not server.started:
             if http.done():

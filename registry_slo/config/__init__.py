@@ -37,7 +37,7 @@ from registry_slo.config._ingest import (
     ScrapeSourceConfig,
     default_checkpoint_dir,
 )
-from registry_slo.config._load import ConfigError, load_config
+from registry_slo.config._load import ConfigError, load_config, load_web_config, web_protection
 from registry_slo.config._prometheus import MIN_SCRAPES_PER_WINDOW, PrometheusConfig
 from registry_slo.config._regions import (
     CACHE_PROBE_KINDS,
@@ -128,5 +128,7 @@ __all__ = [
     "label_name_problem",
     "listen_address",
     "load_config",
+    "load_web_config",
     "sli_summary",
+    "web_protection",
 ]

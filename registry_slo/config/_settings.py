@@ -49,6 +49,11 @@ class Settings(BaseSettings):
         description="connections and requests the HTTP listener holds at once; beyond "
         "them it answers 503 (a scrape, a status page and the API need a few)",
     )
+    web_config_file: Path | None = Field(
+        default=None,
+        description="a web configuration file (exporter-toolkit's format): TLS, client "
+        "certificates, Basic users, headers, rate limit for every listener",
+    )
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     defaults: Defaults = Defaults()

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import structlog
 
+from registry_slo._serving import WebProtection
 from registry_slo.config import IngestConfig, LogSourceConfig
 from registry_slo.ingest.artifacts import ARTIFACT_KINDS, pushed_artifact
 from registry_slo.ingest.checkpoint import CheckpointStore, Cursor
@@ -171,6 +172,7 @@ class IngestService:
         journals: ``(webhook endpoint, capacity)`` → where its event ids are committed
             with the counts of their events (the SLI engine's journals); webhooks are
             then answered once committed.
+        protection: what the webhook listener requires (the web configuration file).
     """
 
     def __init__(
@@ -181,8 +183,10 @@ class IngestService:
         cursors: Callable[[str], Cursor] | None = None,
         protected: Sequence[str] = (),
         journals: Callable[[str, int], Journal] | None = None,
+        protection: WebProtection | None = None,
     ) -> None:
         self.config = config
+        self.protection = protection
         self.metrics = metrics
         sink = MetricsSink(metrics, observers)
         labeler = RepositoryLabeler(config.repositories, keep=protected)
@@ -271,7 +275,7 @@ class IngestService:
 
     async def _receive(self, receiver: NotificationReceiver, stop: asyncio.Event) -> None:
         try:
-            await serve_notifications(receiver, stop)
+            await serve_notifications(receiver, stop, self.protection)
         except Exception:
             self.metrics.internal_error("ingest")
             log.exception("ingest: the notification receiver failed",

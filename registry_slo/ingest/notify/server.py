@@ -5,21 +5,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from registry_slo._serving import bounded_server
+from registry_slo._serving import WebProtection, bounded_server
 from registry_slo.config import listen_address
 from registry_slo.ingest.notify.receiver import NotificationReceiver
 
 __all__ = ["serve_notifications"]
 
 
-async def serve_notifications(receiver: NotificationReceiver, stop: asyncio.Event) -> None:
-    """Serve ``receiver`` on ``config.listen`` until ``stop`` is set.
+async def serve_notifications(
+    receiver: NotificationReceiver, stop: asyncio.Event,
+    protection: WebProtection | None = None,
+) -> None:
+    """Serve ``receiver`` on ``config.listen`` until ``stop`` is set, requiring what
+    ``protection`` asks for.
 
     Raises:
         OSError: the address cannot be bound.
     """
     host, port = listen_address(receiver.config.listen)
-    server = bounded_server(receiver.app, host, port, receiver.config.max_connections)
+    server = bounded_server(receiver.app, host, port, receiver.config.max_connections,
+                            protection)
     serving = asyncio.create_task(server.serve(), name="notifications")
     waiting = asyncio.create_task(stop.wait(), name="notifications-stop")
     await asyncio.wait({serving, waiting}, return_when=asyncio.FIRST_COMPLETED)
