@@ -24,12 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+import ssl
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from registry_slo import __version__
+from registry_slo._serving import WebProtection
 from registry_slo._units import format_duration
-from registry_slo.config import BasicAuth, RegionConfig, Settings, listen_address
+from registry_slo.config import BasicAuth, RegionConfig, Settings, listen_address, web_protection
 from registry_slo.generate import rule_groups
 from registry_slo.generate._files import MARKER, compare_generated, marked_files, write_generated
 from registry_slo.generate._model import GenerationError
@@ -43,6 +45,8 @@ CONFIG_KEY = "registry-slo.yaml"
 """The configuration's file name in the ConfigMap (mounted at ``/etc/registry-slo``)."""
 SECRET_PREFIX = "registry-slo-secrets-"  # noqa: S105 - a name, not a secret
 """A region's Secret is this plus :func:`overlay_name` of the region (created by you)."""
+SCRAPE_SECRET = "registry-slo-scrape"  # noqa: S105 - a name, not a secret
+"""With a web configuration file: what Prometheus scrapes with (created by you)."""
 
 _HEADER = (
     f"# {MARKER} from the configuration. Do not edit: change the\n"
@@ -110,6 +114,12 @@ def _secret_inputs(
             envs.append(notifications.bearer_token_env)
     if settings.otel.ca_file is not None:
         files.append(settings.otel.ca_file)
+    protection = web_protection(settings)
+    if settings.web_config_file is not None and protection is not None:
+        files.append(settings.web_config_file)  # Basic users' hashes: a secret too
+        if protection.tls is not None:
+            files += [p for p in (protection.tls.cert_file, protection.tls.key_file,
+                                  protection.tls.client_ca_file) if p is not None]
     return list(dict.fromkeys(files)), list(dict.fromkeys(envs))
 
 
@@ -141,11 +151,24 @@ def _env_key(variable: str) -> str:
     return variable.lower().replace("_", "-")
 
 
+def _http_check(path: str, protection: WebProtection | None) -> dict[str, Any]:
+    """A kubelet check of ``path``: over HTTPS when the web configuration asks for TLS;
+    a TCP connect when it asks for Basic users (the kubelet cannot send credentials
+    from a Secret), so readiness is then "listening", not "every probe has run"."""
+    if protection is not None and protection.users:
+        return {"tcpSocket": {"port": "http"}}
+    get: dict[str, Any] = {"path": path, "port": "http"}
+    if protection is not None and protection.tls is not None:
+        get["scheme"] = "HTTPS"
+    return {"httpGet": get}
+
+
 def _deployment(settings: Settings) -> dict[str, Any]:
     _, port = listen_address(settings.listen)
-    probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10,
+    protection = web_protection(settings)
+    probe = {**_http_check("/healthz", protection), "periodSeconds": 10,
              "timeoutSeconds": 5, "failureThreshold": 3}
-    ready = {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 10,
+    ready = {**_http_check("/readyz", protection), "periodSeconds": 10,
              "timeoutSeconds": 5, "failureThreshold": 1}
     container = {
         "name": _NAME,
@@ -315,6 +338,37 @@ def _region_patches(region: RegionConfig, settings: Settings, name: str) -> list
     ]
 
 
+def _scrape_credentials(protection: WebProtection | None) -> dict[str, Any]:
+    """What Prometheus needs to scrape through the web configuration, from the Secret
+    :data:`SCRAPE_SECRET` the user creates beside the ServiceMonitor: ``ca.crt`` (TLS),
+    ``tls.crt`` and ``tls.key`` (client certificates verified), ``username`` and
+    ``password`` (Basic users)."""
+    if protection is None:
+        return {}
+    endpoint: dict[str, Any] = {}
+    if protection.tls is not None:
+        tls: dict[str, Any] = {"ca": {"secret": {"name": SCRAPE_SECRET, "key": "ca.crt"}}}
+        if protection.tls.client_auth != ssl.CERT_NONE:
+            tls["cert"] = {"secret": {"name": SCRAPE_SECRET, "key": "tls.crt"}}
+            tls["keySecret"] = {"name": SCRAPE_SECRET, "key": "tls.key"}
+        endpoint |= {"scheme": "https", "tlsConfig": tls}
+    if protection.users:
+        endpoint["basicAuth"] = {
+            "username": {"name": SCRAPE_SECRET, "key": "username"},
+            "password": {"name": SCRAPE_SECRET, "key": "password"},
+        }
+    return endpoint
+
+
+def _scrape_keys(endpoint: Any) -> list[str]:
+    """The keys of :data:`SCRAPE_SECRET` a ServiceMonitor endpoint reads."""
+    if isinstance(endpoint, dict):
+        if endpoint.get("name") == SCRAPE_SECRET and "key" in endpoint:
+            return [str(endpoint["key"])]
+        return [k for value in endpoint.values() for k in _scrape_keys(value)]
+    return []
+
+
 def _overlay(
     region: RegionConfig, settings: Settings, groups: list[dict[str, Any]]
 ) -> dict[str, str]:
@@ -331,6 +385,7 @@ def _overlay(
                 "path": "/metrics",
                 "interval": format_duration(settings.prometheus.scrape_interval),
                 "scrapeTimeout": format_duration(min(10.0, settings.prometheus.scrape_interval)),
+                **_scrape_credentials(web_protection(settings)),
             }],
         },
     }
@@ -376,6 +431,11 @@ def _readme(settings: Settings) -> str:
         files, envs = _secret_inputs(region, settings)
         secret = f"`{SECRET_PREFIX}{name}`" if files or envs else "none"
         lines.append(f"| {region.name} | `overlays/{name}` | {secret} |")
+    keys = list(_scrape_keys(_scrape_credentials(web_protection(settings))))
+    if keys:
+        lines += ["", f"The web configuration file protects the listeners: every "
+                  f"ServiceMonitor scrapes with the Secret `{SCRAPE_SECRET}` (keys "
+                  f"{', '.join(f'`{k}`' for k in keys)}), which you create beside it."]
     lines += ["", "```sh", "kubectl kustomize overlays/<region>    # render one region",
               "kubectl apply -k overlays/<region>", "```", ""]
     return "\n".join(lines)

@@ -22,6 +22,7 @@ import httpx
 import jsonschema
 import kubernetes_validate
 import pytest
+import trustme
 import yaml
 from conftest import require_binary
 from harness.fuzzing import fuzz_settings
@@ -280,6 +281,59 @@ def test_secrets_are_mounted_by_reference_never_written(
         assert all(ref["name"] == secret for ref in env.values())
         webhooks = any(p["name"] == "webhooks" for p in container["ports"])
         assert webhooks == (name == cache)
+
+
+@pytest.mark.parametrize(("client_auth", "users"), [
+    ("NoClientCert", False), ("RequireAndVerifyClientCert", True)])
+def test_a_web_configuration_is_mounted_and_scraped_through(
+    tmp_path: Path, secrets_home: Path, client_auth: str, users: bool,
+) -> None:
+    """With ``web_config_file``, the pod mounts it and the TLS files it names, the kubelet
+    checks over HTTPS (a TCP connect when Basic users are required: the kubelet has no
+    credentials), and the ServiceMonitor scrapes with the Secret the user creates."""
+    run = secrets_home / "run"
+    ca = trustme.CA()
+    run.mkdir()
+    ca.cert_pem.write_to_path(run / "ca.pem")
+    leaf = ca.issue_cert("registry-slo")
+    leaf.cert_chain_pems[0].write_to_path(run / "server.pem")
+    leaf.private_key_pem.write_to_path(run / "server.key")
+    tls: dict[str, Any] = {"cert_file": "server.pem", "key_file": "server.key",
+                           "client_auth_type": client_auth}
+    if client_auth != "NoClientCert":
+        tls["client_ca_file"] = "ca.pem"
+    web: dict[str, Any] = {"tls_server_config": tls}
+    if users:
+        web["basic_auth_users"] = {"prometheus": "$2y$10$" + "a" * 53}
+    (run / "web.yml").write_text(yaml.safe_dump(web))
+    config = tmp_path / "regions.yaml"
+    config.write_text(yaml.safe_dump({
+        "web_config_file": str(run / "web.yml"),
+        "regions": [{"name": "primary", "url": "https://primary.example.com"}]}))
+    out = tmp_path / "k8s"
+    kubernetes.generate(load_config(config), config.read_text(), out)
+    docs = kustomize(out / "overlays" / "primary")
+    for doc in docs:
+        validate(doc)
+    kinds = by_kind(docs)
+    (container,) = kinds["Deployment"]["spec"]["template"]["spec"]["containers"]
+    mounts = {m["mountPath"] for m in container["volumeMounts"] if m["name"] == "secrets"}
+    wanted = {"web.yml", "server.pem", "server.key"} | (
+        {"ca.pem"} if client_auth != "NoClientCert" else set())
+    assert mounts == {str(run / name) for name in wanted}
+    for check in ("livenessProbe", "readinessProbe", "startupProbe"):
+        if users:
+            assert container[check]["tcpSocket"] == {"port": "http"}
+        else:
+            assert container[check]["httpGet"]["scheme"] == "HTTPS"
+    (endpoint,) = kinds["ServiceMonitor"]["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {
+        "name": kubernetes.SCRAPE_SECRET, "key": "ca.crt"}
+    assert ("keySecret" in endpoint["tlsConfig"]) == (client_auth != "NoClientCert")
+    assert ("basicAuth" in endpoint) == users
+    readme = (out / "README.md").read_text()
+    assert kubernetes.SCRAPE_SECRET in readme
 
 
 @given(st.from_regex(r"[a-z0-9][a-z0-9._-]{0,62}", fullmatch=True))

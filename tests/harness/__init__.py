@@ -59,6 +59,7 @@ APT_PACKAGES: dict[str, str] = {
     "chromium": "chromium",
     "chattr": "e2fsprogs",
     "systemd-analyze": "systemd",
+    "curl": "curl",
 }
 """Binary name → Debian package that ships it."""
 

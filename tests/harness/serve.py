@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -31,20 +32,26 @@ class ServeProcess:
             ``REGISTRY_SLO_LISTEN``, if any, gives :attr:`base` as it overrides the file.
         cwd: its working directory (default: this one's).
         args: more arguments after ``--config CONFIG`` (e.g. ``--region=a``).
+        scheme: ``https`` when a web configuration file asks for TLS.
+        client: how :meth:`get` reaches it (``httpx.get`` options: ``verify`` with the
+            CA and a client certificate, ``auth``), e.g. behind a web configuration.
     """
 
     def __init__(
         self, config: Path, log: Path, timeout: float = 30.0, *, wait: bool = True,
         env: Mapping[str, str] | None = None, cwd: Path | None = None,
         args: Sequence[str] = (),
+        scheme: str = "http",
+        client: Mapping[str, Any] | None = None,
     ) -> None:
         self.log = log
+        self.client = dict(client or {})
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "registry_slo", "serve", "--config", str(config), *args],
             stdout=subprocess.DEVNULL, stderr=log.open("ab"), env=env, cwd=cwd,
         )
         listen = (env or {}).get("REGISTRY_SLO_LISTEN")
-        self.base = f"http://{listen or yaml.safe_load(config.read_text())['listen']}"
+        self.base = f"{scheme}://{listen or yaml.safe_load(config.read_text())['listen']}"
         if wait:
             self.wait_ready(timeout)
 
@@ -53,13 +60,17 @@ class ServeProcess:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                if self.get("/healthz", timeout=1).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
             assert self.proc.poll() is None, self.tail()
             assert time.monotonic() < deadline, self.tail()
             time.sleep(0.1)
+
+    def get(self, path: str, timeout: float = 5.0) -> httpx.Response:
+        """GET ``path`` of the exporter, with the :attr:`client` options."""
+        return httpx.get(f"{self.base}{path}", timeout=timeout, **self.client)
 
     def tail(self) -> str:
         """The end of the exporter's log."""
