@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import ssl
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -65,6 +66,9 @@ def _count_received(n: int) -> None:
         meter.bytes_received += n
 
 
+_SHA256_HEX = re.compile(r"[a-f0-9]{64}")
+
+
 class RegistryClient:
     """The OCI Distribution API of one registry.
 
@@ -80,6 +84,10 @@ class RegistryClient:
         chunk_size: blobs larger than this are uploaded in ``PATCH`` chunks.
         transport: an httpx transport (tests, proxies).
     """
+
+    MAX_TAG_PAGES = 1000
+    """The most ``Link`` pages :meth:`list_tags` follows (a million tags at 1,000 a page):
+    a registry whose pages point at each other is not followed for ever."""
 
     def __init__(
         self,
@@ -293,8 +301,8 @@ class RegistryClient:
             DigestMismatch: the bytes do not hash to ``digest``.
         """
         algorithm, _, expected = digest.partition(":")
-        if algorithm != "sha256" or len(expected) != 64:
-            raise ProtocolViolation(f"unsupported digest {digest!r}")
+        if algorithm != "sha256" or not _SHA256_HEX.fullmatch(expected):
+            raise ProtocolViolation(f"unsupported digest {digest[:80]!r}")
         response = await self._send(
             "GET",
             f"/v2/{repository}/blobs/{digest}",
@@ -409,18 +417,35 @@ class RegistryClient:
         await self._expect(response, 202)
 
     async def list_tags(self, repository: str) -> list[str]:
-        """All tags of ``repository`` (following ``Link`` pagination)."""
+        """All tags of ``repository`` (following ``Link`` pagination on the registry's
+        own host, for at most :attr:`MAX_TAG_PAGES` pages)."""
         tags: list[str] = []
-        url: str | None = f"/v2/{repository}/tags/list?n=1000"
-        while url is not None:
+        url = f"/v2/{repository}/tags/list?n=1000"
+        origin = httpx.URL(self.base_url)
+        for _ in range(self.MAX_TAG_PAGES):
             response = await self._send("GET", url, scope=self._scope(repository, "pull"))
             body = await self._expect(response, 200)
             try:
-                tags.extend(json.loads(body).get("tags") or [])
+                page = json.loads(body).get("tags") or []
             except (ValueError, AttributeError, TypeError, RecursionError) as exc:
                 raise ProtocolViolation(f"tags list is not JSON: {exc}") from exc
+            if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
+                raise ProtocolViolation("tags list: \"tags\" is not a list of names")
+            tags.extend(page)
             link = response.links.get("next", {}).get("url")
-            url = str(response.request.url.join(link)) if link else None
-        return tags
+            if not link:
+                return tags
+            try:
+                following = response.request.url.join(link)
+            except httpx.InvalidURL as exc:
+                raise ProtocolViolation(f"tags list: unusable Link: {exc}") from exc
+            if (following.scheme, following.host, following.port) != (
+                    origin.scheme, origin.host, origin.port):
+                # The next request carries the registry's credentials.
+                raise ProtocolViolation(
+                    f"tags list: the next page is on another host ({following.host}): "
+                    "not followed")
+            url = str(following)
+        raise ProtocolViolation(f"tags list: more than {self.MAX_TAG_PAGES} pages")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 
+from registry_slo._units import LARGEST_SIZE
 from registry_slo.oci import NotFound, ProtocolViolation, RegistryClient, media, phase
 from registry_slo.probes._base import Outcome, Probe
 from registry_slo.probes._content import canary_image
@@ -39,6 +40,22 @@ async def seed_canary(state: RegionState) -> str:
     return image.manifest.digest
 
 
+def _blob(descriptor: object) -> tuple[str, int]:
+    """``(digest, size)`` of a manifest's descriptor.
+
+    Raises:
+        ProtocolViolation: not a descriptor of a blob this client can verify.
+    """
+    if not isinstance(descriptor, dict):
+        raise ProtocolViolation(f"malformed manifest: a descriptor is {type(descriptor).__name__}")
+    digest, size = descriptor.get("digest"), descriptor.get("size")
+    if not isinstance(digest, str):  # its form is checked where it is used
+        raise ProtocolViolation(f"malformed manifest: digest {str(digest)[:80]!r}")
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= LARGEST_SIZE:
+        raise ProtocolViolation(f"malformed manifest: size {str(size)[:40]!r} of {digest}")
+    return digest, size
+
+
 async def pull_and_verify(client: RegistryClient, repository: str, reference: str) -> str:
     """Pull ``reference`` by tag, then by digest, and download and verify every blob.
 
@@ -52,10 +69,10 @@ async def pull_and_verify(client: RegistryClient, repository: str, reference: st
             if manifest.media_type in _INDEXES or document.get("mediaType") in _INDEXES:
                 first = document["manifests"][0]["digest"]
                 document = (await client.get_manifest(repository, first)).json()
-            descriptors = [document["config"], *document["layers"]]
+            blobs = [_blob(d) for d in (document["config"], *document["layers"])]
         with phase("download"):
-            for descriptor in descriptors:
-                await client.verify_blob(repository, descriptor["digest"], int(descriptor["size"]))
+            for digest, size in blobs:
+                await client.verify_blob(repository, digest, size)
     except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
         raise ProtocolViolation(f"malformed manifest: {exc!r}") from exc
     return by_tag.digest
