@@ -106,6 +106,18 @@ def test_prometheus_curl_and_a_registry_through_tls_and_basic_auth(
         serve = ServeProcess(config, tmp_path / "exporter.log", scheme="https",
                              client={"verify": trusted, "auth": (SCRAPER, SCRAPER_PASSWORD)})
         try:
+            # The webhook listener starts after the main one answers.
+            health = hook.replace("/notifications/events", "/healthz")
+            deadline = time.monotonic() + DEADLINE
+            while True:
+                try:
+                    if httpx.get(health, verify=trusted, timeout=1,
+                                 auth=(REGISTRY, REGISTRY_PASSWORD)).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, serve.tail()
+                time.sleep(0.1)
             _check_curl(serve.base, hook, ca_file, (client_cert, client_key),
                         (stranger_cert, stranger_key))
             _check_notifications(serve, registry.url)

@@ -43,6 +43,7 @@ class _Traces(trace_service_pb2_grpc.TraceServiceServicer):  # type: ignore[misc
 
     def Export(self, request: Any, context: Any) -> Any:
         with self.receiver.lock:
+            self.receiver.raw.append(request.SerializeToString())
             for resource_spans in request.resource_spans:
                 for scope_spans in resource_spans.scope_spans:
                     self.receiver.spans.extend(ReceivedSpan(s) for s in scope_spans.spans)
@@ -55,6 +56,7 @@ class _Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):  # type: ignore
 
     def Export(self, request: Any, context: Any) -> Any:
         with self.receiver.lock:
+            self.receiver.raw.append(request.SerializeToString())
             for resource_metrics in request.resource_metrics:
                 for scope_metrics in resource_metrics.scope_metrics:
                     self.receiver.metrics.extend(scope_metrics.metrics)
@@ -68,6 +70,8 @@ class OTLPReceiver:
         self.lock = threading.Lock()
         self.spans: list[ReceivedSpan] = []
         self.metrics: list[Any] = []
+        self.raw: list[bytes] = []
+        """Every export request as received (protobuf bytes), spans and metrics."""
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_Traces(self), self._server)
         metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(

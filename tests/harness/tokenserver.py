@@ -56,12 +56,14 @@ class IssuedToken:
         service: the ``service`` query parameter.
         access: the granted ``access`` claim.
         claims: every JWT claim.
+        token: the signed token itself (a secret of whoever holds it).
     """
 
     subject: str
     service: str
     access: list[dict[str, Any]]
     claims: dict[str, Any]
+    token: str = ""
 
 
 def parse_scope(scope: str) -> tuple[str, str, list[str]]:
@@ -264,7 +266,7 @@ class TokenServer:
             headers={"typ": "JWT", "x5c": [self._cert_der_b64]},
         )
         with self._lock:
-            self.issued.append(IssuedToken(user or "", service, access, claims))
+            self.issued.append(IssuedToken(user or "", service, access, claims, token))
         return token, claims
 
     def _authenticate(self, header: str | None) -> tuple[bool, str | None]:
