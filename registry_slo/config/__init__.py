@@ -16,6 +16,7 @@ line) see the whole :class:`Settings`. One module per section:
 - ``_alerting``: receivers, rule mode, alert thresholds, maintenance windows;
 - ``_prometheus``: the Prometheus that runs the generated rules (its intervals);
 - ``_service``: OpenTelemetry, the SLI engine, state directory, listen addresses;
+- ``_web``: the web configuration file (exporter-toolkit's format) for the listeners;
 - ``_settings`` and ``_load``: the whole, and reading it from a file.
 """
 
