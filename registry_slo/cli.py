@@ -7,13 +7,15 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from registry_slo import __version__
+from registry_slo._units import parse_duration
 from registry_slo.config import (
     FORMAT_NAMES,
     ConfigError,
@@ -22,6 +24,9 @@ from registry_slo.config import (
     web_protection,
 )
 from registry_slo.telemetry.logs import configure_logging
+
+if TYPE_CHECKING:
+    from registry_slo.report import PrometheusSource
 
 __all__ = ["main"]
 
@@ -148,6 +153,30 @@ def _parser() -> argparse.ArgumentParser:
         "specs (exit 1 if anything could not be mapped)",
     )
     import_.add_argument("files", nargs="+", type=Path, metavar="FILE")
+
+    report = commands.add_parser(
+        "report", help="write the SLO review (HTML, Markdown, JSON) from Prometheus")
+    report.add_argument("--config", "-c", type=Path, required=True)
+    report.add_argument("--prometheus", required=True, metavar="URL",
+                        help="the Prometheus (Thanos, Mimir) that scrapes the exporter")
+    when = report.add_mutually_exclusive_group(required=True)
+    when.add_argument("--month", help="a calendar month in UTC, YYYY-MM")
+    when.add_argument("--last", metavar="DURATION", help="the last DURATION, e.g. 30d")
+    when.add_argument("--from", dest="from_", metavar="TIME",
+                      help="with --to: any range (RFC 3339 times or dates, UTC by default)")
+    report.add_argument("--to", metavar="TIME")
+    report.add_argument("--previous", default="before", metavar="before|none|YYYY-MM",
+                        help="the span to compare with (default: the one before)")
+    report.add_argument("--out", "-o", type=Path, default=Path("review"))
+    report.add_argument("--step", default="5m",
+                        help="resolution of the counts and incidents (default 5m)")
+    report.add_argument("--prometheus-header", action="append", default=[],
+                        metavar="'NAME: VALUE'",
+                        help="sent with every query, e.g. 'X-Scope-OrgID: tenant' (repeatable)")
+    report.add_argument("--bearer-token-file", type=Path)
+    report.add_argument("--basic-user")
+    report.add_argument("--basic-password-file", type=Path)
+    report.add_argument("--ca-file", type=Path, help="CAs for the Prometheus certificate")
     return parser
 
 
@@ -396,6 +425,89 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(listen=args.listen, workdir=args.workdir)
 
 
+def _report_source(args: argparse.Namespace) -> PrometheusSource:
+    """The Prometheus of ``report``.
+
+    Raises:
+        ValueError: an option is malformed or a file cannot be read.
+    """
+    headers = {}
+    for header in args.prometheus_header:
+        name, sep, value = header.partition(":")
+        if not sep or not name.strip():
+            raise ValueError(f"--prometheus-header {header!r} must be 'NAME: VALUE'")
+        headers[name.strip()] = value.strip()
+
+    def secret(path: Path, option: str) -> str:
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"{option} {path}: {exc.strerror}") from None
+
+    token = secret(args.bearer_token_file, "--bearer-token-file") \
+        if args.bearer_token_file else None
+    basic = None
+    if (args.basic_user is None) != (args.basic_password_file is None):
+        raise ValueError("--basic-user and --basic-password-file go together")
+    if args.basic_user is not None:
+        basic = (args.basic_user, secret(args.basic_password_file, "--basic-password-file"))
+    if args.ca_file is not None and not args.ca_file.is_file():
+        raise ValueError(f"--ca-file {args.ca_file}: no such file")
+    from registry_slo.report import PrometheusSource
+
+    return PrometheusSource(args.prometheus, headers, token, basic, args.ca_file)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from registry_slo.report import (
+        ReportError,
+        Span,
+        build_report,
+        last,
+        month,
+        span_between,
+        write_report,
+    )
+
+    settings = _load(args.config)
+    try:
+        if args.month is not None:
+            span = month(args.month)
+        elif args.last is not None:
+            span = last(args.last, time.time())
+        else:
+            if args.to is None:
+                raise ValueError("--from needs --to")
+            span = span_between(args.from_, args.to)
+        previous: Span | None = None
+        if args.previous == "before":
+            previous = span.previous()
+        elif args.previous != "none":
+            previous = month(args.previous)
+        step = parse_duration(args.step)
+        if not 60 <= step <= span.seconds:
+            raise ValueError(f"--step {args.step} must be at least 1m and at most the span")
+        source = _report_source(args)
+    except ValueError as exc:
+        print(f"registry-slo: report: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        report = build_report(settings, source, span, previous, step)
+        written = write_report(report, args.out)
+    except ReportError as exc:
+        print(f"registry-slo: report: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        source.close()
+    for path in written:
+        print(path)
+    for result in report.results:
+        if result.status == "no data":
+            print(f"registry-slo: report: {result.slo} in {result.region}: no data",
+                  file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``registry-slo`` command."""
     args = _parser().parse_args(argv)
@@ -407,6 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "replay": _replay,
         "demo": _demo,
         "openslo": _openslo,
+        "report": _report,
     }
     try:
         return handlers[args.command](args)

@@ -1,0 +1,168 @@
+"""The monthly SLO review: ``registry-slo report``.
+
+From the exporter's series in Prometheus, for every SLO in every region over a span (a
+calendar month, the last N days, any range): event-weighted attainment, the error
+budget in events and in minutes of full outage, budget consumed and left, status, the
+change against the previous span, the budget burn-down, the incidents (burn-rate
+alerts that fired), and the spans without data. Written as ``report.html`` (one file,
+charts embedded, opens offline), ``report.md`` with its charts beside it, and
+``report.json`` with every figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from registry_slo import __version__
+from registry_slo._units import human_duration
+from registry_slo.config import Settings
+from registry_slo.report._charts import burn_down_png
+from registry_slo.report._compute import DEFAULT_STEP, Incident, SLOResult, compute
+from registry_slo.report._prometheus import PrometheusSource, ReportError
+from registry_slo.report._span import Span, last, month, span_between
+
+__all__ = [
+    "DEFAULT_STEP",
+    "Incident",
+    "PrometheusSource",
+    "Report",
+    "ReportError",
+    "SLOResult",
+    "Span",
+    "build_report",
+    "last",
+    "month",
+    "span_between",
+    "write_report",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Every figure of one review."""
+
+    span: Span
+    previous: Span | None
+    results: list[SLOResult]
+    prometheus: str
+    queries: int
+    step: float
+    generated_at: float
+    version: str = __version__
+
+
+def build_report(settings: Settings, source: PrometheusSource, span: Span,
+                 previous: Span | None, step: float = DEFAULT_STEP) -> Report:
+    """Compute every configured SLO target over ``span``.
+
+    Raises:
+        ReportError: no SLOs configured, a span Prometheus cannot answer for, or
+            Prometheus cannot be reached or refuses a query.
+    """
+    targets = settings.slo_targets()
+    if not targets:
+        raise ReportError("the configuration has no SLOs: nothing to report")
+    if span.start >= time.time():
+        raise ReportError(f"{span.label} has not begun yet")
+    if span.seconds < step:
+        raise ReportError(f"{span.label} is shorter than one step ({human_duration(step)})")
+    results = [compute(source, target, span, previous, step) for target in targets]
+    return Report(span, previous, results, source.url, source.queries, step, time.time())
+
+
+def _pct(value: float | None, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    return f"{100 * value:.{digits}f}%"
+
+
+def _delta(now: float | None, before: float | None) -> str:
+    if now is None or before is None:
+        return "—"
+    return f"{100 * (now - before):+.3f} pp"
+
+
+def _count(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.2f}"
+
+
+def _time(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _slug(result: SLOResult) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_"
+                   for c in f"{result.slo}-{result.region}")
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("registry_slo.report", "templates"),
+        # HTML escaped; Markdown is not HTML.
+        autoescape=jinja2.select_autoescape(["html.j2"], default=False),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    env.globals.update(pct=_pct, delta=_delta, count=_count, fmt_time=_time,
+                       dur=human_duration)
+    return env
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN or infinity: ``null`` instead."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write_report(report: Report, out: Path) -> list[Path]:
+    """Write ``report.html``, ``report.md`` (charts in ``charts/``) and ``report.json``
+    into ``out``.
+
+    Returns:
+        The files written.
+    """
+    charts_dir = out / "charts"
+    charts_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    pngs = [burn_down_png(result, report.span) for result in report.results]
+    names = []
+    for result, png in zip(report.results, pngs, strict=True):
+        path = charts_dir / f"burn-down-{_slug(result)}.png"
+        path.write_bytes(png)
+        written.append(path)
+        names.append(f"charts/{path.name}")
+    env = _environment()
+    html = env.get_template("report.html.j2").render(
+        report=report, charts=[base64.b64encode(p).decode() for p in pngs])
+    markdown = env.get_template("report.md.j2").render(
+        report=report, chart_files=names)
+    document = _finite({
+        "span": asdict(report.span), "previous": asdict(report.previous)
+        if report.previous else None,
+        "prometheus": report.prometheus, "queries": report.queries, "step": report.step,
+        "generated_at": report.generated_at, "version": report.version,
+        "weighting": "events (replication lag: time)",
+        "slos": [{**asdict(r), "incidents": [{**asdict(i), "duration": i.duration}
+                                             for i in r.incidents]}
+                 for r in report.results],
+    })
+    for name, text in (("report.html", html), ("report.md", markdown),
+                       ("report.json", json.dumps(document, indent=2, allow_nan=False))):
+        path = out / name
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    return written

@@ -1,0 +1,347 @@
+"""The figures of a report, from the exporter's series in Prometheus.
+
+Each SLO target's events are read as counts per step (``increase`` over non-overlapping
+windows of one step, 5 minutes by default): bad events and all events. Attainment is
+good ÷ all over the whole span, so every event weighs the same (a busy hour more than a
+quiet night); replication-lag SLIs have no events and are weighed by time (the fraction
+of samples above the threshold). Steps without a sample are gaps: shown and excluded,
+never counted as good.
+
+Incidents are the spans in which a burn-rate alert fired: from Prometheus' ``ALERTS``
+series where it ran the generated rules, else recomputed from the same counts with the
+burn-rate table the rules and the engine share (:mod:`registry_slo.sli.windows`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal, assert_never
+
+from registry_slo._units import format_duration
+from registry_slo.config import SLOTarget
+from registry_slo.generate import GenerationError
+from registry_slo.generate.alerts import PAGE_ALERT, TICKET_ALERT
+from registry_slo.generate.indicators import EventRatio, LagThreshold, indicator
+from registry_slo.report._prometheus import PrometheusSource, ReportError, Samples
+from registry_slo.report._span import Span
+from registry_slo.sli.windows import BURN_RATE_TIERS, error_budget, error_ratio, tier_firing
+from registry_slo.vocabulary import PROBE_FAILURES, REGISTRY_FAILURES
+
+__all__ = ["AT_RISK_REMAINING", "DEFAULT_STEP", "Incident", "SLOResult", "compute"]
+
+DEFAULT_STEP = 300.0
+"""Seconds per count: the shortest burn-rate window (5m), so a recomputed incident's
+start and end are within one step."""
+BURN_DOWN_RESOLUTION = 3600.0
+"""Seconds between the points of a burn-down (a month: 720 points per SLO and region)."""
+AT_RISK_REMAINING = 0.25
+"""An SLO met with less than this share of its budget left is "at risk"."""
+
+Status = Literal["met", "at risk", "missed", "no data"]
+
+
+@dataclass(frozen=True, slots=True)
+class Incident:
+    """A span in which burn-rate alerts fired without a break (a page and the tickets
+    that follow it are one incident).
+
+    Attributes:
+        start: Unix seconds: when the first alert fired.
+        end: Unix seconds: the end of the last step an alert fired in.
+        severity: ``page`` when a page alert fired in it, else ``ticket``.
+        paged: seconds a page alert was firing.
+        bad: bad events during it.
+        budget_consumed: ``bad`` as a share of the span's error budget.
+        top_reason: the failure reason with the most failures during it, when the SLI
+            counts failures by reason.
+        source: ``alerts`` (Prometheus' ``ALERTS``) or ``recomputed``.
+    """
+
+    start: float
+    end: float
+    severity: str
+    paged: float
+    bad: float
+    budget_consumed: float
+    top_reason: str | None
+    source: str
+
+    @property
+    def duration(self) -> float:
+        """Seconds."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class SLOResult:
+    """One SLO in one region over a span. Ratios are in [0, 1]; ``None`` where there
+    were no events."""
+
+    slo: str
+    region: str
+    description: str
+    objective: float
+    weighting: Literal["events", "time"]
+    total: float
+    bad: float
+    attainment: float | None
+    budget_events: float
+    budget_minutes: float
+    consumed: float | None
+    remaining: float | None
+    status: Status
+    coverage: float
+    gaps: list[tuple[float, float]]
+    burn_down: list[tuple[float, float]]
+    incidents: list[Incident]
+    previous_attainment: float | None = None
+    previous_consumed: float | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Counts:
+    times: list[float]
+    bad: list[float | None]  # None: a gap
+    total: list[float | None]
+
+
+def _exprs(target: SLOTarget, step: float) -> tuple[str, str, bool]:
+    """PromQL for (bad or good events, all events) per step, and whether the first
+    counts the good ones."""
+    w = format_duration(step)
+    found = indicator(target)
+    match found:
+        case EventRatio(counted, total, le=le):
+            return (f"sum(increase({counted}[{w}]))", f"sum(increase({total}[{w}]))",
+                    le is not None)
+        case LagThreshold(lag, threshold):
+            # Sampled every 15 s: samples above the threshold or unknown (NaN), of all.
+            bad = f"sum_over_time((max(1 - ({lag} <= bool {threshold!r})))[{w}:15s])"
+            return bad, f"count_over_time((max({lag}))[{w}:15s])", False
+        case _:
+            assert_never(found)
+
+
+def _series(samples: Samples) -> dict[float, float]:
+    """The one series of a ``sum(...)`` query (empty when it had no data)."""
+    merged: dict[float, float] = {}
+    for values in samples.values():
+        merged.update(values)
+    return merged
+
+
+def _counts(source: PrometheusSource, target: SLOTarget, span: Span, step: float) -> _Counts:
+    first, all_events, good = _exprs(target, step)
+    start = span.start + step
+    times = [start + i * step for i in range(round(span.seconds / step))]
+    counted = _series(source.range(first, start, span.end, step))
+    totals = _series(source.range(all_events, start, span.end, step))
+    bad: list[float | None] = []
+    total: list[float | None] = []
+    for at in times:
+        events = totals.get(at)
+        if events is None or math.isnan(events):
+            bad.append(None)
+            total.append(None)
+            continue
+        part = counted.get(at, 0.0)
+        part = 0.0 if math.isnan(part) else part
+        value = max(0.0, events - part) if good else min(part, events)
+        bad.append(value)
+        total.append(events)
+    return _Counts(times, bad, total)
+
+
+def _gaps(counts: _Counts, step: float) -> list[tuple[float, float]]:
+    gaps: list[tuple[float, float]] = []
+    for at, events in zip(counts.times, counts.total, strict=True):
+        if events is not None:
+            continue
+        if gaps and math.isclose(gaps[-1][1], at - step):
+            gaps[-1] = (gaps[-1][0], at)
+        else:
+            gaps.append((at - step, at))
+    return gaps
+
+
+def _recomputed_incidents(counts: _Counts, target: SLOTarget, step: float
+                          ) -> list[tuple[float, float, str]]:
+    """Spans in which a burn-rate row's condition held for its ``for``, as the rules
+    evaluate it, at the resolution of one step."""
+    objective = target.slo.objective_ratio
+    period = float(target.slo.period_seconds)
+    bad = [b or 0.0 for b in counts.bad]
+    total = [t or 0.0 for t in counts.total]
+    prefix_bad, prefix_total = [0.0], [0.0]
+    for b, t in zip(bad, total, strict=True):
+        prefix_bad.append(prefix_bad[-1] + b)
+        prefix_total.append(prefix_total[-1] + t)
+
+    def ratio(i: int, window: float) -> float | None:
+        n = max(1, round(window / step))
+        lo = max(0, i + 1 - n)
+        return error_ratio(prefix_bad[i + 1] - prefix_bad[lo],
+                           prefix_total[i + 1] - prefix_total[lo])
+
+    spans: list[tuple[float, float, str]] = []
+    for severity in ("page", "ticket"):
+        firing = [False] * len(counts.times)
+        for tier in (t for t in BURN_RATE_TIERS if t.severity == severity):
+            held = 0
+            need = math.ceil(tier.for_seconds / step)
+            for i in range(len(counts.times)):
+                if counts.total[i] is not None and tier_firing(
+                        tier, ratio(i, tier.long_window), ratio(i, tier.short_window),
+                        objective, period):
+                    held += 1
+                else:
+                    held = 0
+                if held > need or (need == 0 and held):
+                    firing[i] = True
+        spans += _runs(counts.times, firing, step, severity)
+    return spans
+
+
+def _runs(times: Sequence[float], on: Sequence[bool], step: float, severity: str
+          ) -> list[tuple[float, float, str]]:
+    runs: list[tuple[float, float, str]] = []
+    for at, firing in zip(times, on, strict=True):
+        if not firing:
+            continue
+        if runs and math.isclose(runs[-1][1], at - step) and runs[-1][2] == severity:
+            runs[-1] = (runs[-1][0], at, severity)
+        else:
+            runs.append((at - step, at, severity))
+    return runs
+
+
+def _connected(spans: list[tuple[float, float, str]]) -> list[list[tuple[float, float, str]]]:
+    """Alert spans grouped where they overlap or touch, in time order."""
+    groups: list[list[tuple[float, float, str]]] = []
+    for span in sorted(spans):
+        if groups and span[0] <= max(e for _, e, _ in groups[-1]):
+            groups[-1].append(span)
+        else:
+            groups.append([span])
+    return groups
+
+
+def _union_seconds(spans: list[tuple[float, float]]) -> float:
+    total, reached = 0.0, -math.inf
+    for start, end in sorted(spans):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
+
+
+def _alert_incidents(source: PrometheusSource, target: SLOTarget, span: Span, step: float
+                     ) -> list[tuple[float, float, str]]:
+    """Spans of the target's burn-rate alerts in ``ALERTS`` (empty when the rules never
+    ran on this Prometheus or never fired)."""
+    expr = (f'max by (severity) (ALERTS{{alertstate="firing",sloth_id="{target.sloth_id}",'
+            f'alertname=~"{PAGE_ALERT}|{TICKET_ALERT}"}})')
+    found = source.range(expr, span.start + step, span.end, step)
+    spans: list[tuple[float, float, str]] = []
+    times = [span.start + step * (i + 1) for i in range(round(span.seconds / step))]
+    for labels, values in found.items():
+        severity = dict(labels).get("severity", "page")
+        spans += _runs(times, [at in values for at in times], step, severity)
+    return spans
+
+
+def _top_reason(source: PrometheusSource, target: SLOTarget, start: float, end: float
+                ) -> str | None:
+    found = indicator(target)
+    if not isinstance(found, EventRatio) or found.good:
+        return None
+    if not found.counted.startswith((PROBE_FAILURES.total, REGISTRY_FAILURES.total)):
+        return None
+    window = format_duration(max(60.0, round(end - start)))
+    samples = source.instant(f"sum by (reason) (increase({found.counted}[{window}]))", end)
+    ranked = sorted(((v, dict(k).get("reason", "")) for k, vs in samples.items()
+                     for v in vs.values() if v > 0), reverse=True)
+    return ranked[0][1] if ranked else None
+
+
+def _attainment(counts: _Counts) -> tuple[float, float]:
+    bad = sum(b for b in counts.bad if b is not None)
+    total = sum(t for t in counts.total if t is not None)
+    return bad, total
+
+
+def compute(source: PrometheusSource, target: SLOTarget, span: Span,
+            previous: Span | None, step: float = DEFAULT_STEP) -> SLOResult:
+    """The figures of ``target`` over ``span`` (and its attainment over ``previous``).
+
+    Raises:
+        ReportError: Prometheus cannot be reached or refuses a query, or the SLO
+            cannot be expressed as PromQL.
+    """
+    try:
+        counts = _counts(source, target, span, step)
+    except GenerationError as exc:
+        raise ReportError(str(exc)) from None
+    objective = target.slo.objective_ratio
+    budget_share = error_budget(objective)
+    bad, total = _attainment(counts)
+    covered = sum(t is not None for t in counts.total)
+    coverage = covered / len(counts.times) if counts.times else 0.0
+    gaps = _gaps(counts, step)
+    notes: list[str] = []
+    budget = budget_share * total
+    attainment = None if total <= 0 else 1.0 - bad / total
+    consumed = None if budget <= 0 else bad / budget
+    status: Status
+    if attainment is None:
+        status = "no data"
+        notes.append("no events in the span" if covered else
+                     "Prometheus has no series of this SLO in the span")
+    elif attainment < objective:
+        status = "missed"
+    elif consumed is not None and 1.0 - consumed < AT_RISK_REMAINING:
+        status = "at risk"
+    else:
+        status = "met"
+    burn_down: list[tuple[float, float]] = [(span.start, 1.0)]
+    spent = 0.0
+    every = max(1, round(BURN_DOWN_RESOLUTION / step))
+    for i, (at, b) in enumerate(zip(counts.times, counts.bad, strict=True)):
+        spent += b or 0.0
+        if budget > 0 and ((i + 1) % every == 0 or i == len(counts.times) - 1):
+            burn_down.append((at, 1.0 - spent / budget))
+    spans = _alert_incidents(source, target, span, step)
+    origin = "alerts"
+    if not spans:
+        spans, origin = _recomputed_incidents(counts, target, step), "recomputed"
+    incidents = []
+    for group in _connected(spans):
+        start, end = group[0][0], max(e for _, e, _ in group)
+        pages = [(s, e) for s, e, severity in group if severity == "page"]
+        inside = sum(b or 0.0 for at, b in zip(counts.times, counts.bad, strict=True)
+                     if start < at <= end)
+        incidents.append(Incident(
+            start, end, "page" if pages else "ticket", _union_seconds(pages), inside,
+            inside / budget if budget > 0 else 0.0,
+            _top_reason(source, target, start, end), origin))
+    previous_attainment = previous_consumed = None
+    if previous is not None:
+        before = _counts(source, target, previous, step)
+        prev_bad, prev_total = _attainment(before)
+        if prev_total > 0:
+            previous_attainment = 1.0 - prev_bad / prev_total
+            previous_consumed = prev_bad / (budget_share * prev_total)
+    return SLOResult(
+        slo=target.slo.name, region=target.region, description=target.slo.description,
+        objective=objective,
+        weighting="time" if isinstance(indicator(target), LagThreshold) else "events",
+        total=total, bad=bad, attainment=attainment, budget_events=budget,
+        budget_minutes=budget_share * span.seconds / 60.0, consumed=consumed,
+        remaining=None if consumed is None else 1.0 - consumed, status=status,
+        coverage=coverage, gaps=gaps, burn_down=burn_down, incidents=incidents,
+        previous_attainment=previous_attainment, previous_consumed=previous_consumed,
+        notes=notes,
+    )

@@ -1,0 +1,304 @@
+"""``registry-slo report`` against a real Prometheus holding 35 days of backfilled series.
+
+The test writes the exporter's series for one region in OpenMetrics (a pull probe run
+every minute: its runs, its failures by reason, its duration histogram) from 27 October
+to 1 December 2026, with two known outages in November (every run fails: 60 minutes on
+10 November, reason ``timeout``; 30 minutes on 20 November, ``server_error``) and a known
+latency shift (every tenth run takes 2.5 s from 15 to 22 November). ``promtool tsdb
+create-blocks-from openmetrics`` turns it into blocks; a real Prometheus serves them with
+the generated rules loaded. The November report's attainment, budget consumed, incidents
+and October comparison are checked against figures the test counts from its own
+synthetic runs, not from the report's code. Then ``report.html`` is loaded in headless
+Chromium: no console message, a screenshot saved.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import require_binary
+from harness.prometheus import LocalPrometheus
+
+from registry_slo.config import load_config
+from registry_slo.generate import generate
+
+START = datetime(2026, 10, 27, tzinfo=UTC).timestamp()
+END = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+NOVEMBER = (datetime(2026, 11, 1, tzinfo=UTC).timestamp(), END)
+OCTOBER = (datetime(2026, 10, 1, tzinfo=UTC).timestamp(), NOVEMBER[0])
+OUTAGES = [  # (start, end, reason): every run in (start, end] fails
+    (datetime(2026, 11, 10, 12, tzinfo=UTC).timestamp(),
+     datetime(2026, 11, 10, 13, tzinfo=UTC).timestamp(), "timeout"),
+    (datetime(2026, 11, 20, 3, tzinfo=UTC).timestamp(),
+     datetime(2026, 11, 20, 3, 30, tzinfo=UTC).timestamp(), "server_error"),
+]
+SLOW = (datetime(2026, 11, 15, tzinfo=UTC).timestamp(),
+        datetime(2026, 11, 22, tzinfo=UTC).timestamp())
+LABELS = 'region="r",probe="pull",job="registry-slo",instance="exporter:9731"'
+BUCKETS = ("1.0", "2.0", "+Inf")
+DAY = 86400
+STEP = 300.0
+LONGEST_PAGE_SHORT_WINDOW = 1800.0  # the 6h/30m page row
+
+
+@dataclass
+class Run:
+    at: float
+    failed: str | None
+    seconds: float
+
+
+def _runs() -> list[Run]:
+    runs = []
+    minute = 0
+    at = START + 60
+    while at <= END:
+        failed = next((reason for s, e, reason in OUTAGES if s < at <= e), None)
+        seconds = 10.0 if failed else 0.2
+        if failed is None and SLOW[0] < at <= SLOW[1] and minute % 10 == 0:
+            seconds = 2.5
+        runs.append(Run(at, failed, seconds))
+        minute += 1
+        at += 60
+    return runs
+
+
+def _openmetrics(runs: list[Run], directory: Path) -> list[Path]:
+    """The exporter's series as its scrapes every minute would have stored them, one
+    file per day: promtool reads its whole input once per 2-hour block it writes, so 35
+    small files take seconds where one large file takes minutes."""
+    files = []
+    for day in range(round((END - START) / DAY)):
+        path = directory / f"day-{day:02d}.om"
+        _openmetrics_day(runs, START + day * DAY, path)
+        files.append(path)
+    return files
+
+
+def _openmetrics_day(runs: list[Run], day: float, path: Path) -> None:
+    reasons = ("timeout", "server_error")
+    times = [START] + [r.at for r in runs]
+    # Counters keep their values from the start; the file holds this day's samples.
+    keep = [day <= at < day + DAY or (at == END and day + DAY == END) for at in times]
+    with path.open("w") as out:
+        out.write("# TYPE registry_slo_probe_requests counter\n")
+        for i, at in enumerate(times):
+            if keep[i]:
+                out.write(f"registry_slo_probe_requests_total{{{LABELS}}} {i} {at:.0f}\n")
+        out.write("# TYPE registry_slo_probe_failures counter\n")
+        for reason in reasons:
+            count = 0
+            for i, at in enumerate(times):
+                if i and runs[i - 1].failed == reason:
+                    count += 1
+                if not keep[i]:
+                    continue
+                out.write(f'registry_slo_probe_failures_total{{{LABELS},reason="{reason}"}} '
+                          f"{count} {at:.0f}\n")
+        out.write("# TYPE registry_slo_probe_duration_seconds histogram\n")
+        counts = dict.fromkeys(BUCKETS, 0)
+        total = 0.0
+        for i, at in enumerate(times):
+            if i:
+                run = runs[i - 1]
+                total += run.seconds
+                for le in BUCKETS:
+                    if le == "+Inf" or run.seconds <= float(le):
+                        counts[le] += 1
+            if not keep[i]:
+                continue
+            for le in BUCKETS:
+                out.write(f'registry_slo_probe_duration_seconds_bucket{{{LABELS},le="{le}"}} '
+                          f"{counts[le]} {at:.0f}\n")
+            out.write(f"registry_slo_probe_duration_seconds_count{{{LABELS}}} "
+                      f"{counts['+Inf']} {at:.0f}\n")
+            out.write(f"registry_slo_probe_duration_seconds_sum{{{LABELS}}} {total} {at:.0f}\n")
+        out.write("# EOF\n")
+
+
+CONFIG = {
+    "regions": [{"name": "r", "url": "http://127.0.0.1:5000",
+                 "probe": {"enabled": ["pull"], "interval": "1m"}}],
+    "prometheus": {"scrape_interval": "1m", "evaluation_interval": "1m"},
+    "slos": [
+        {"name": "pull-availability", "description": "Image pulls succeed",
+         "sli": {"kind": "probe_success", "probe": "pull"}, "objective": 99.9},
+        {"name": "pull-latency", "description": "Image pulls finish within 2s",
+         "sli": {"kind": "probe_latency", "probe": "pull", "threshold": "2s"},
+         "objective": 99},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def backfilled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Run]]:
+    promtool = require_binary("promtool")
+    directory = tmp_path_factory.mktemp("backfill")
+    runs = _runs()
+    blocks = directory / "tsdb"
+    for source in _openmetrics(runs, directory):
+        done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics",
+                               "--quiet", str(source), str(blocks)],
+                              capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-3000:]
+        source.unlink()
+    return blocks, runs
+
+
+def _expected(runs: list[Run], span: tuple[float, float]) -> dict[str, tuple[int, int]]:
+    inside = [r for r in runs if span[0] < r.at <= span[1]]
+    return {
+        "pull-availability": (sum(r.failed is not None for r in inside), len(inside)),
+        "pull-latency": (sum(r.seconds > 2.0 for r in inside), len(inside)),
+    }
+
+
+@pytest.fixture(scope="module")
+def prometheus(
+    tmp_path_factory: pytest.TempPathFactory, backfilled: tuple[Path, list[Run]],
+) -> Iterator[tuple[str, Path]]:
+    """A real Prometheus on the backfilled blocks with the generated rules loaded, and
+    the configuration they were generated from."""
+    directory = tmp_path_factory.mktemp("prometheus")
+    config = directory / "regions.yaml"
+    config.write_text(yaml.safe_dump(CONFIG))
+    alerts = directory / "alerts"
+    generate(load_config(config), alerts)
+    storage = directory / "tsdb"
+    shutil.copytree(backfilled[0], storage)
+    with LocalPrometheus(rule_files=sorted((alerts / "rules").glob("*.yml")),
+                         storage_dir=storage, retention="3650d", scrape_interval=60,
+                         evaluation_interval=60, log_path=directory / "prometheus.log") as prom:
+        yield prom.url, config
+
+
+def _report(config: Path, url: str, out: Path, *span: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "registry_slo", "report", "--config", str(config),
+         "--prometheus", url, "--out", str(out), *span],
+        capture_output=True, text=True, timeout=300)
+
+
+def test_the_november_review(
+    tmp_path: Path, backfilled: tuple[Path, list[Run]], prometheus: tuple[str, Path],
+) -> None:
+    _, runs = backfilled
+    url, config = prometheus
+    out = tmp_path / "review"
+    done = _report(config, url, out, "--month", "2026-11",
+                   "--prometheus-header", "X-Scope-OrgID: tenant-a")
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads((out / "report.json").read_text())
+    results = {s["slo"]: s for s in document["slos"]}
+    for name, (bad, total) in _expected(runs, NOVEMBER).items():
+        result = results[name]
+        assert result["total"] == pytest.approx(total, abs=0.01), name
+        assert result["bad"] == pytest.approx(bad, abs=0.01), name
+        assert result["attainment"] == pytest.approx(1 - bad / total, abs=1e-9)
+        budget = (1 - result["objective"]) * total
+        assert result["consumed"] == pytest.approx(bad / budget, rel=1e-9)
+        assert result["coverage"] == 1.0
+        assert result["gaps"] == []
+    for name, (bad, total) in _expected(runs, OCTOBER).items():
+        # October has data from the 27th only: the comparison counts what exists.
+        assert results[name]["previous_attainment"] == pytest.approx(1 - bad / total, abs=1e-9)
+    availability = results["pull-availability"]
+    assert availability["status"] == "missed"  # 90 bad runs of 43,200 against 99.9%
+    incidents = availability["incidents"]
+    assert len(incidents) == len(OUTAGES)
+    for incident, (start, end, reason) in zip(incidents, OUTAGES, strict=True):
+        assert incident["severity"] == "page"
+        assert abs(incident["start"] - start) <= STEP
+        assert incident["end"] >= end  # the tickets that follow belong to it
+        # Paged until the last page row's short window no longer sees the outage.
+        length = end - start
+        assert length - STEP <= incident["paged"] <= length + LONGEST_PAGE_SHORT_WINDOW + STEP
+        assert incident["top_reason"] == reason
+        assert incident["source"] == "recomputed"  # no ALERTS history in a backfill
+        outage_bad = sum(1 for r in runs if start < r.at <= end)
+        assert incident["bad"] == pytest.approx(outage_bad, abs=0.01)
+    bad, total = _expected(runs, NOVEMBER)["pull-latency"]
+    # The slow week (1,008 runs over 2 s) and the outages' 10 s runs, against 99%.
+    assert results["pull-latency"]["status"] == ("missed" if 1 - bad / total < 0.99 else
+                                                  "met")
+    markdown = (out / "report.md").read_text()
+    assert "| pull-availability | r | 99.900% |" in markdown
+    for chart in out.glob("charts/*.png"):
+        assert chart.read_bytes().startswith(b"\x89PNG")
+        assert chart.name in markdown
+    _open_in_chromium(out / "report.html", tmp_path)
+
+
+def test_spans_without_data_are_shown_and_never_counted_as_good(
+    tmp_path: Path, prometheus: tuple[str, Path],
+) -> None:
+    url, config = prometheus
+    # Half a day of data, then a day and a half after the series end (the exporter was
+    # down, or retention was shorter than the range).
+    done = _report(config, url, tmp_path / "partial", "--from", "2026-11-30T12:00:00Z",
+                   "--to", "2026-12-02T00:00:00Z", "--previous", "none")
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads((tmp_path / "partial" / "report.json").read_text())
+    for result in document["slos"]:
+        assert result["coverage"] == pytest.approx(12 / 36)
+        assert result["gaps"] == [[END, datetime(2026, 12, 2, tzinfo=UTC).timestamp()]]
+        assert result["total"] == pytest.approx(720, abs=0.01)
+        assert result["previous_attainment"] is None
+    # No data at all: "no data", never 100 %.
+    done = _report(config, url, tmp_path / "empty", "--month", "2026-09")
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads((tmp_path / "empty" / "report.json").read_text())
+    assert {r["status"] for r in document["slos"]} == {"no data"}
+    assert {r["attainment"] for r in document["slos"]} == {None}
+    assert "pull-availability in r: no data" in done.stderr
+
+
+@pytest.mark.parametrize(("args", "code", "says"), [
+    (["--prometheus", "http://127.0.0.1:1", "--month", "2026-11"], 1,
+     "cannot reach Prometheus at http://127.0.0.1:1"),
+    (["--month", "2999-01"], 1, "has not begun"),
+    (["--month", "2026-13"], 2, "not a month"),
+    (["--from", "2026-11-02", "--to", "2026-11-01"], 2, "is not after"),
+    (["--last", "30d", "--step", "10s"], 2, "--step 10s must be at least 1m"),
+    (["--last", "30d", "--prometheus-header", "no colon"], 2, "must be 'NAME: VALUE'"),
+])
+def test_bad_requests_get_a_clear_error(
+    tmp_path: Path, prometheus: tuple[str, Path], args: list[str], code: int, says: str,
+) -> None:
+    url, config = prometheus
+    done = subprocess.run(
+        [sys.executable, "-m", "registry_slo", "report", "--config", str(config),
+         "--prometheus", url, "--out", str(tmp_path / "out"), *args],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == code, done.stderr
+    assert says in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _open_in_chromium(report: Path, tmp_path: Path) -> None:
+    chromium = require_binary("chromium")
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--enable-logging=stderr", "--v=0",
+             f"--user-data-dir={tmp_path / 'chromium'}"]
+    shot = tmp_path / "report.png"
+    done = subprocess.run(
+        [chromium, *flags, f"--screenshot={shot}", "--window-size=1280,2400",
+         report.as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert shot.read_bytes().startswith(b"\x89PNG")
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console
+    dom = subprocess.run([chromium, *flags, "--dump-dom", report.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert "SLO review: 2026-11" in dom.stdout
+    assert dom.stdout.count("data:image/png;base64,") == len(CONFIG["slos"])
