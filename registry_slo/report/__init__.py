@@ -27,6 +27,7 @@ from registry_slo._units import human_duration
 from registry_slo.config import Settings
 from registry_slo.report._charts import burn_down_png
 from registry_slo.report._compute import DEFAULT_STEP, Incident, SLOResult, compute
+from registry_slo.report._health import QUANTILES, RegionHealth, health
 from registry_slo.report._prometheus import PrometheusSource, ReportError
 from registry_slo.report._span import Span, last, month, span_between
 
@@ -34,6 +35,7 @@ __all__ = [
     "DEFAULT_STEP",
     "Incident",
     "PrometheusSource",
+    "RegionHealth",
     "Report",
     "ReportError",
     "SLOResult",
@@ -53,6 +55,7 @@ class Report:
     span: Span
     previous: Span | None
     results: list[SLOResult]
+    health: list[RegionHealth]
     prometheus: str
     queries: int
     step: float
@@ -76,7 +79,9 @@ def build_report(settings: Settings, source: PrometheusSource, span: Span,
     if span.seconds < step:
         raise ReportError(f"{span.label} is shorter than one step ({human_duration(step)})")
     results = [compute(source, target, span, previous, step) for target in targets]
-    return Report(span, previous, results, source.url, source.queries, step, time.time())
+    regions = health(source, [region.name for region in settings.regions], span)
+    return Report(span, previous, results, regions, source.url, source.queries, step,
+                  time.time())
 
 
 def _pct(value: float | None, digits: int = 3) -> str:
@@ -93,6 +98,22 @@ def _delta(now: float | None, before: float | None) -> str:
 
 def _count(value: float) -> str:
     return f"{value:,.0f}" if value >= 10 or value == 0 else f"{value:.2f}"
+
+
+def _seconds(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _size(value: float | None) -> str:
+    if value is None:
+        return "—"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def _time(at: float) -> str:
@@ -113,7 +134,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
     env.globals.update(pct=_pct, delta=_delta, count=_count, fmt_time=_time,
-                       dur=human_duration)
+                       dur=human_duration, secs=_seconds, size=_size, quantiles=QUANTILES)
     return env
 
 
@@ -159,6 +180,11 @@ def write_report(report: Report, out: Path) -> list[Path]:
         "slos": [{**asdict(r), "incidents": [{**asdict(i), "duration": i.duration}
                                              for i in r.incidents]}
                  for r in report.results],
+        "health": [{**asdict(h), "weeks": [
+            {"start": w.start, "end": w.end,
+             "pull": {str(q): v for q, v in w.pull.items()},
+             "push": {str(q): v for q, v in w.push.items()}} for w in h.weeks]}
+            for h in report.health],
     })
     for name, text in (("report.html", html), ("report.md", markdown),
                        ("report.json", json.dumps(document, indent=2, allow_nan=False))):

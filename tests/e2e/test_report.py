@@ -14,7 +14,9 @@ Chromium: no console message, a screenshot saved.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -44,7 +47,7 @@ OUTAGES = [  # (start, end, reason): every run in (start, end] fails
 SLOW = (datetime(2026, 11, 15, tzinfo=UTC).timestamp(),
         datetime(2026, 11, 22, tzinfo=UTC).timestamp())
 LABELS = 'region="r",probe="pull",job="registry-slo",instance="exporter:9731"'
-BUCKETS = ("1.0", "2.0", "+Inf")
+BUCKETS = ("0.25", "1.0", "2.0", "5.0", "10.0", "+Inf")
 DAY = 86400
 STEP = 300.0
 LONGEST_PAGE_SHORT_WINDOW = 1800.0  # the 6h/30m page row
@@ -230,12 +233,42 @@ def test_the_november_review(
     # The slow week (1,008 runs over 2 s) and the outages' 10 s runs, against 99%.
     assert results["pull-latency"]["status"] == ("missed" if 1 - bad / total < 0.99 else
                                                   "met")
+    _check_health(document["health"], runs)
     markdown = (out / "report.md").read_text()
     assert "| pull-availability | r | 99.900% |" in markdown
     for chart in out.glob("charts/*.png"):
         assert chart.read_bytes().startswith(b"\x89PNG")
         assert chart.name in markdown
     _open_in_chromium(out / "report.html", tmp_path)
+
+
+def _bucket(seconds: float) -> tuple[float, float]:
+    bounds = [0.0, *(float(le) for le in BUCKETS if le != "+Inf")]
+    for lower, upper in itertools.pairwise(bounds):
+        if lower < seconds <= upper:
+            return lower, upper
+    raise AssertionError(seconds)
+
+
+def _check_health(health: list[dict[str, Any]], runs: list[Run]) -> None:
+    """Weekly pull latency percentiles in the bucket of the true percentile of the
+    week's runs (Prometheus interpolates inside a bucket); failure reasons ranked."""
+    (region,) = health
+    weeks = region["weeks"]
+    assert len(weeks) == 5  # four whole weeks and the 29th to the 1st
+    for week in weeks:
+        durations = sorted(r.seconds for r in runs if week["start"] < r.at <= week["end"])
+        for q, reported in week["pull"].items():
+            true = durations[math.ceil(float(q) * len(durations)) - 1]
+            lower, upper = _bucket(true)
+            assert lower <= reported <= upper, (week["start"], q, reported, true)
+        assert set(week["push"].values()) == {None}  # no push probe: no data, not 0
+    slow = next(w for w in weeks if w["start"] == SLOW[0])
+    assert slow["pull"]["0.95"] > 2.0  # the slow week shows
+    assert [reason for reason, _ in region["reasons"]] == ["timeout", "server_error"]
+    assert [n for _, n in region["reasons"]] == pytest.approx([60, 30], abs=0.01)
+    assert region["lag_p95"] is None
+    assert region["storage_end"] is None
 
 
 def test_spans_without_data_are_shown_and_never_counted_as_good(
