@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import ssl
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ class PrometheusSource:
         ca_file: CAs to verify its certificate with (else the system's).
         timeout: seconds per query.
         queries: how many queries were sent (for the benchmark and the report's notes).
+        waited: seconds spent waiting for Prometheus' answers.
     """
 
     url: str
@@ -48,6 +50,7 @@ class PrometheusSource:
     ca_file: Path | None = None
     timeout: float = 120.0
     queries: int = 0
+    waited: float = 0.0
     _client: httpx.Client | None = None
 
     def _http(self) -> httpx.Client:
@@ -71,11 +74,14 @@ class PrometheusSource:
 
     def _get(self, path: str, params: Mapping[str, str]) -> Any:
         self.queries += 1
+        started = time.perf_counter()
         try:
             response = self._http().get(
                 path, params={**params, "partial_response": "false"})
         except httpx.HTTPError as exc:
             raise ReportError(f"cannot reach Prometheus at {self.url}: {exc}") from None
+        finally:
+            self.waited += time.perf_counter() - started
         try:
             body = response.json()
         except ValueError:

@@ -21,7 +21,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import require_binary
+from harness.backfill import BUCKETS, ProbeRun, create_blocks, write_probe_series
 from harness.prometheus import LocalPrometheus
 
 from registry_slo.config import load_config
@@ -46,21 +46,11 @@ OUTAGES = [  # (start, end, reason): every run in (start, end] fails
 ]
 SLOW = (datetime(2026, 11, 15, tzinfo=UTC).timestamp(),
         datetime(2026, 11, 22, tzinfo=UTC).timestamp())
-LABELS = 'region="r",probe="pull",job="registry-slo",instance="exporter:9731"'
-BUCKETS = ("0.25", "1.0", "2.0", "5.0", "10.0", "+Inf")
-DAY = 86400
 STEP = 300.0
 LONGEST_PAGE_SHORT_WINDOW = 1800.0  # the 6h/30m page row
 
 
-@dataclass
-class Run:
-    at: float
-    failed: str | None
-    seconds: float
-
-
-def _runs() -> list[Run]:
+def _runs() -> list[ProbeRun]:
     runs = []
     minute = 0
     at = START + 60
@@ -69,63 +59,10 @@ def _runs() -> list[Run]:
         seconds = 10.0 if failed else 0.2
         if failed is None and SLOW[0] < at <= SLOW[1] and minute % 10 == 0:
             seconds = 2.5
-        runs.append(Run(at, failed, seconds))
+        runs.append(ProbeRun(at, failed, seconds))
         minute += 1
         at += 60
     return runs
-
-
-def _openmetrics(runs: list[Run], directory: Path) -> list[Path]:
-    """The exporter's series as its scrapes every minute would have stored them, one
-    file per day: promtool reads its whole input once per 2-hour block it writes, so 35
-    small files take seconds where one large file takes minutes."""
-    files = []
-    for day in range(round((END - START) / DAY)):
-        path = directory / f"day-{day:02d}.om"
-        _openmetrics_day(runs, START + day * DAY, path)
-        files.append(path)
-    return files
-
-
-def _openmetrics_day(runs: list[Run], day: float, path: Path) -> None:
-    reasons = ("timeout", "server_error")
-    times = [START] + [r.at for r in runs]
-    # Counters keep their values from the start; the file holds this day's samples.
-    keep = [day <= at < day + DAY or (at == END and day + DAY == END) for at in times]
-    with path.open("w") as out:
-        out.write("# TYPE registry_slo_probe_requests counter\n")
-        for i, at in enumerate(times):
-            if keep[i]:
-                out.write(f"registry_slo_probe_requests_total{{{LABELS}}} {i} {at:.0f}\n")
-        out.write("# TYPE registry_slo_probe_failures counter\n")
-        for reason in reasons:
-            count = 0
-            for i, at in enumerate(times):
-                if i and runs[i - 1].failed == reason:
-                    count += 1
-                if not keep[i]:
-                    continue
-                out.write(f'registry_slo_probe_failures_total{{{LABELS},reason="{reason}"}} '
-                          f"{count} {at:.0f}\n")
-        out.write("# TYPE registry_slo_probe_duration_seconds histogram\n")
-        counts = dict.fromkeys(BUCKETS, 0)
-        total = 0.0
-        for i, at in enumerate(times):
-            if i:
-                run = runs[i - 1]
-                total += run.seconds
-                for le in BUCKETS:
-                    if le == "+Inf" or run.seconds <= float(le):
-                        counts[le] += 1
-            if not keep[i]:
-                continue
-            for le in BUCKETS:
-                out.write(f'registry_slo_probe_duration_seconds_bucket{{{LABELS},le="{le}"}} '
-                          f"{counts[le]} {at:.0f}\n")
-            out.write(f"registry_slo_probe_duration_seconds_count{{{LABELS}}} "
-                      f"{counts['+Inf']} {at:.0f}\n")
-            out.write(f"registry_slo_probe_duration_seconds_sum{{{LABELS}}} {total} {at:.0f}\n")
-        out.write("# EOF\n")
 
 
 CONFIG = {
@@ -143,21 +80,17 @@ CONFIG = {
 
 
 @pytest.fixture(scope="module")
-def backfilled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Run]]:
+def backfilled(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[ProbeRun]]:
     promtool = require_binary("promtool")
     directory = tmp_path_factory.mktemp("backfill")
     runs = _runs()
     blocks = directory / "tsdb"
-    for source in _openmetrics(runs, directory):
-        done = subprocess.run([promtool, "tsdb", "create-blocks-from", "openmetrics",
-                               "--quiet", str(source), str(blocks)],
-                              capture_output=True, text=True, timeout=600)
-        assert done.returncode == 0, done.stderr[-3000:]
-        source.unlink()
+    create_blocks(promtool, write_probe_series(directory, {("r", "pull"): runs}, START, END),
+                  blocks)
     return blocks, runs
 
 
-def _expected(runs: list[Run], span: tuple[float, float]) -> dict[str, tuple[int, int]]:
+def _expected(runs: list[ProbeRun], span: tuple[float, float]) -> dict[str, tuple[int, int]]:
     inside = [r for r in runs if span[0] < r.at <= span[1]]
     return {
         "pull-availability": (sum(r.failed is not None for r in inside), len(inside)),
@@ -167,7 +100,7 @@ def _expected(runs: list[Run], span: tuple[float, float]) -> dict[str, tuple[int
 
 @pytest.fixture(scope="module")
 def prometheus(
-    tmp_path_factory: pytest.TempPathFactory, backfilled: tuple[Path, list[Run]],
+    tmp_path_factory: pytest.TempPathFactory, backfilled: tuple[Path, list[ProbeRun]],
 ) -> Iterator[tuple[str, Path]]:
     """A real Prometheus on the backfilled blocks with the generated rules loaded, and
     the configuration they were generated from."""
@@ -192,7 +125,7 @@ def _report(config: Path, url: str, out: Path, *span: str) -> subprocess.Complet
 
 
 def test_the_november_review(
-    tmp_path: Path, backfilled: tuple[Path, list[Run]], prometheus: tuple[str, Path],
+    tmp_path: Path, backfilled: tuple[Path, list[ProbeRun]], prometheus: tuple[str, Path],
 ) -> None:
     _, runs = backfilled
     url, config = prometheus
@@ -250,7 +183,7 @@ def _bucket(seconds: float) -> tuple[float, float]:
     raise AssertionError(seconds)
 
 
-def _check_health(health: list[dict[str, Any]], runs: list[Run]) -> None:
+def _check_health(health: list[dict[str, Any]], runs: list[ProbeRun]) -> None:
     """Weekly pull latency percentiles in the bucket of the true percentile of the
     week's runs (Prometheus interpolates inside a bucket); failure reasons ranked."""
     (region,) = health
