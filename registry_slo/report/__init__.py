@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,6 +48,10 @@ __all__ = [
     "span_between",
     "write_report",
 ]
+
+
+PARALLEL_CHARTS = 16
+"""Charts per worker process below which they are drawn in this process."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +155,17 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _charts(report: Report) -> list[bytes]:
+    """Every burn-down chart; in worker processes when there are many (a chart takes
+    tens of milliseconds of matplotlib)."""
+    spans = [report.span] * len(report.results)
+    workers = min(os.cpu_count() or 1, len(report.results) // PARALLEL_CHARTS)
+    if workers < 2:
+        return list(map(burn_down_png, report.results, spans))
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(burn_down_png, report.results, spans, chunksize=8))
+
+
 def write_report(report: Report, out: Path) -> list[Path]:
     """Write ``report.html``, ``report.md`` (charts in ``charts/``) and ``report.json``
     into ``out``.
@@ -159,7 +176,7 @@ def write_report(report: Report, out: Path) -> list[Path]:
     charts_dir = out / "charts"
     charts_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    pngs = [burn_down_png(result, report.span) for result in report.results]
+    pngs = _charts(report)
     names = []
     for result, png in zip(report.results, pngs, strict=True):
         path = charts_dir / f"burn-down-{_slug(result)}.png"

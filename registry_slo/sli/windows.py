@@ -21,6 +21,7 @@ Vocabulary (all ratios are in ``[0, 1]``):
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -156,6 +157,7 @@ def budget_remaining(period_ratio: float, objective: float) -> float:
     return 1 - burn_rate(period_ratio, objective)
 
 
+@functools.cache  # a handful of inputs, asked for at every step of a report
 def burn_factor(budget_fraction: float, long_window: float, period: float) -> float:
     """The burn-rate threshold that spends ``budget_fraction`` of the budget in ``long_window``.
 
