@@ -16,7 +16,7 @@ import json
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +50,8 @@ __all__ = [
 ]
 
 
+QUERY_THREADS = 4
+"""SLO targets computed at once."""
 PARALLEL_CHARTS = 16
 """Charts per worker process below which they are drawn in this process."""
 
@@ -84,7 +86,10 @@ def build_report(settings: Settings, source: PrometheusSource, span: Span,
         raise ReportError(f"{span.label} has not begun yet")
     if span.seconds < step:
         raise ReportError(f"{span.label} is shorter than one step ({human_duration(step)})")
-    results = [compute(source, target, span, previous, step) for target in targets]
+    # Queries for several SLO targets at once: Prometheus answers them in parallel, and
+    # reading one answer overlaps waiting for the next.
+    with ThreadPoolExecutor(QUERY_THREADS) as pool:
+        results = list(pool.map(lambda t: compute(source, t, span, previous, step), targets))
     regions = health(source, [region.name for region in settings.regions], span)
     return Report(span, previous, results, regions, source.url, source.queries, step,
                   time.time())

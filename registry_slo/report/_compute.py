@@ -157,6 +157,18 @@ def _counts(source: PrometheusSource, target: SLOTarget, span: Span, step: float
     return _Counts(times, bad, total)
 
 
+def _totals(source: PrometheusSource, target: SLOTarget, span: Span) -> tuple[float, float]:
+    """Bad and all events over the whole span, in two instant queries (the comparison
+    span needs no steps)."""
+    first, all_events, good = _exprs(target, span.seconds)
+    total = sum(_series(source.instant(all_events, span.end)).values())
+    counted = sum(_series(source.instant(first, span.end)).values())
+    if math.isnan(total) or total <= 0:
+        return 0.0, 0.0
+    counted = 0.0 if math.isnan(counted) else counted
+    return (max(0.0, total - counted) if good else min(counted, total)), total
+
+
 def _gaps(counts: _Counts, step: float) -> list[tuple[float, float]]:
     gaps: list[tuple[float, float]] = []
     for at, events in zip(counts.times, counts.total, strict=True):
@@ -329,8 +341,7 @@ def compute(source: PrometheusSource, target: SLOTarget, span: Span,
             _top_reason(source, target, start, end), origin))
     previous_attainment = previous_consumed = None
     if previous is not None:
-        before = _counts(source, target, previous, step)
-        prev_bad, prev_total = _attainment(before)
+        prev_bad, prev_total = _totals(source, target, previous)
         if prev_total > 0:
             previous_attainment = 1.0 - prev_bad / prev_total
             previous_consumed = prev_bad / (budget_share * prev_total)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import ssl
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +41,10 @@ class PrometheusSource:
         ca_file: CAs to verify its certificate with (else the system's).
         timeout: seconds per query.
         queries: how many queries were sent (for the benchmark and the report's notes).
-        waited: seconds spent waiting for Prometheus' answers.
+        waited: seconds spent waiting for Prometheus' answers (summed over the
+            threads that query at once).
+
+    Safe to use from several threads (the report queries for several SLOs at once).
     """
 
     url: str
@@ -52,8 +56,13 @@ class PrometheusSource:
     queries: int = 0
     waited: float = 0.0
     _client: httpx.Client | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _http(self) -> httpx.Client:
+        with self._lock:
+            return self._make_client()
+
+    def _make_client(self) -> httpx.Client:
         if self._client is None:
             headers = dict(self.headers)
             if self.bearer_token is not None:
@@ -73,7 +82,6 @@ class PrometheusSource:
             self._client = None
 
     def _get(self, path: str, params: Mapping[str, str]) -> Any:
-        self.queries += 1
         started = time.perf_counter()
         try:
             response = self._http().get(
@@ -81,7 +89,9 @@ class PrometheusSource:
         except httpx.HTTPError as exc:
             raise ReportError(f"cannot reach Prometheus at {self.url}: {exc}") from None
         finally:
-            self.waited += time.perf_counter() - started
+            with self._lock:
+                self.queries += 1
+                self.waited += time.perf_counter() - started
         try:
             body = response.json()
         except ValueError:
