@@ -14,9 +14,9 @@ What it does:
 2. starts a real Prometheus (Debian's) on them with the generated rules of the same
    configuration (8 SLOs in every region);
 3. runs the November report in this process (``build_report``, then ``write_report``)
-   and measures its wall time, the queries it sent, and the time spent waiting for
-   Prometheus' answers: the peer of the same run. The rest is the report's own
-   computation and rendering.
+   twice: with the SLO targets queried four at a time (as ``registry-slo report`` does)
+   and, as the peer of the same run, one at a time; it measures the wall time of each
+   part and the queries sent.
 
 Results go to ``bench/results/report-*.json`` and a Markdown table is printed.
 """
@@ -110,36 +110,38 @@ def main(argv: list[str] | None = None) -> int:
         with LocalPrometheus(rule_files=sorted((work / "alerts" / "rules").glob("*.yml")),
                              storage_dir=work / "tsdb", retention="3650d",
                              log_path=work / "prometheus.log", start_timeout=120) as prom:
-            source = PrometheusSource(prom.url)
             span = month("2026-11")
-            started = time.perf_counter()
-            report = build_report(settings, source, span, span.previous())
-            computed = time.perf_counter() - started
-            started = time.perf_counter()
-            written = write_report(report, work / "review")
-            rendered = time.perf_counter() - started
-            source.close()
-        size = sum(p.stat().st_size for p in written)
+            runs_by_threads = {}
+            for threads in (4, 1):
+                source = PrometheusSource(prom.url)
+                started = time.perf_counter()
+                report = build_report(settings, source, span, span.previous(), threads=threads)
+                computed = time.perf_counter() - started
+                started = time.perf_counter()
+                written = write_report(report, work / f"review-{threads}")
+                rendered = time.perf_counter() - started
+                source.close()
+                runs_by_threads[threads] = {
+                    "compute_seconds": computed, "render_seconds": rendered,
+                    "report_seconds": computed + rendered, "queries": source.queries,
+                    "output_bytes": sum(p.stat().st_size for p in written)}
     result = {
         "machine": machine(),
         "params": {"regions": args.regions, "slos": len(SLOS), "interval": args.interval,
                    "targets": len(report.results)},
         "backfill_seconds": backfill,
-        "report_seconds": computed + rendered,
-        "compute_seconds": computed,
-        "render_seconds": rendered,
-        "queries": source.queries,
-        "prometheus_seconds": source.waited,
-        "output_bytes": size,
+        "runs": runs_by_threads,
     }
     path = write_result("report", result)
-    print(f"| regions x SLOs | queries | wall time | of which Prometheus answering | "
+    print("| regions x SLOs | targets at once | queries | wall time | querying and "
           f"computing | rendering (HTML, Markdown, JSON, {len(report.results)} charts) |")
     print("|---|---:|---:|---:|---:|---:|")
-    print(f"| {args.regions} x {len(SLOS)} | {source.queries} | "
-          f"{computed + rendered:.1f} s | {source.waited:.1f} s "
-          f"({source.waited / (computed + rendered):.0%}) | "
-          f"{computed - source.waited:.1f} s | {rendered:.1f} s |")
+    for threads, run in runs_by_threads.items():
+        print(f"| {args.regions} x {len(SLOS)} | {threads} | {run['queries']} | "
+              f"{run['report_seconds']:.1f} s | {run['compute_seconds']:.1f} s | "
+              f"{run['render_seconds']:.1f} s |")
+    ratio = runs_by_threads[4]["compute_seconds"] / runs_by_threads[1]["compute_seconds"]
+    print(f"querying and computing, 4 at once / 1 at a time: {ratio:.2f}x")
     print(f"results: {path}")
     return 0
 

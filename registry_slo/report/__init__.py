@@ -72,8 +72,9 @@ class Report:
 
 
 def build_report(settings: Settings, source: PrometheusSource, span: Span,
-                 previous: Span | None, step: float = DEFAULT_STEP) -> Report:
-    """Compute every configured SLO target over ``span``.
+                 previous: Span | None, step: float = DEFAULT_STEP,
+                 threads: int = QUERY_THREADS) -> Report:
+    """Compute every configured SLO target over ``span``, ``threads`` targets at once.
 
     Raises:
         ReportError: no SLOs configured, a span Prometheus cannot answer for, or
@@ -88,7 +89,7 @@ def build_report(settings: Settings, source: PrometheusSource, span: Span,
         raise ReportError(f"{span.label} is shorter than one step ({human_duration(step)})")
     # Queries for several SLO targets at once: Prometheus answers them in parallel, and
     # reading one answer overlaps waiting for the next.
-    with ThreadPoolExecutor(QUERY_THREADS) as pool:
+    with ThreadPoolExecutor(threads) as pool:
         results = list(pool.map(lambda t: compute(source, t, span, previous, step), targets))
     regions = health(source, [region.name for region in settings.regions], span)
     return Report(span, previous, results, regions, source.url, source.queries, step,
