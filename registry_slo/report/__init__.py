@@ -83,8 +83,11 @@ def build_report(settings: Settings, source: PrometheusSource, span: Span,
     targets = settings.slo_targets()
     if not targets:
         raise ReportError("the configuration has no SLOs: nothing to report")
-    if span.start >= time.time():
+    now = time.time()
+    if span.start >= now:
         raise ReportError(f"{span.label} has not begun yet")
+    if span.end > now:  # the current month: up to now, not a future without data
+        span = Span(span.start, now, f"{span.label} to date")
     if span.seconds < step:
         raise ReportError(f"{span.label} is shorter than one step ({human_duration(step)})")
     # Queries for several SLO targets at once: Prometheus answers them in parallel, and

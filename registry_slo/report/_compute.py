@@ -138,7 +138,7 @@ def _series(samples: Samples) -> dict[float, float]:
 def _counts(source: PrometheusSource, target: SLOTarget, span: Span, step: float) -> _Counts:
     first, all_events, good = _exprs(target, step)
     start = span.start + step
-    times = [start + i * step for i in range(round(span.seconds / step))]
+    times = [start + i * step for i in range(int(span.seconds // step))]
     counted = _series(source.range(first, start, span.end, step))
     totals = _series(source.range(all_events, start, span.end, step))
     bad: list[float | None] = []
@@ -258,7 +258,7 @@ def _alert_incidents(source: PrometheusSource, target: SLOTarget, span: Span, st
             f'alertname=~"{PAGE_ALERT}|{TICKET_ALERT}"}})')
     found = source.range(expr, span.start + step, span.end, step)
     spans: list[tuple[float, float, str]] = []
-    times = [span.start + step * (i + 1) for i in range(round(span.seconds / step))]
+    times = [span.start + step * (i + 1) for i in range(int(span.seconds // step))]
     for labels, values in found.items():
         severity = dict(labels).get("severity", "page")
         spans += _runs(times, [at in values for at in times], step, severity)

@@ -20,6 +20,7 @@ import math
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -226,6 +227,13 @@ def test_spans_without_data_are_shown_and_never_counted_as_good(
     assert {r["status"] for r in document["slos"]} == {"no data"}
     assert {r["attainment"] for r in document["slos"]} == {None}
     assert "pull-availability in r: no data" in done.stderr
+    # The current month is reported up to now, not over a future without data.
+    current = datetime.now(UTC).strftime("%Y-%m")
+    done = _report(config, url, tmp_path / "current", "--month", current)
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads((tmp_path / "current" / "report.json").read_text())
+    assert document["span"]["label"] == f"{current} to date"
+    assert document["span"]["end"] <= time.time()
 
 
 @pytest.mark.parametrize(("args", "code", "says"), [
