@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from registry_slo import __version__
-from registry_slo._units import parse_duration
+from registry_slo._units import format_duration, parse_duration
 from registry_slo.config import (
     FORMAT_NAMES,
     ConfigError,
@@ -157,8 +157,12 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", help="write the SLO review (HTML, Markdown, JSON) from Prometheus")
     report.add_argument("--config", "-c", type=Path, required=True)
-    report.add_argument("--prometheus", required=True, metavar="URL",
+    origin = report.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--prometheus", metavar="URL",
                         help="the Prometheus (Thanos, Mimir) that scrapes the exporter")
+    origin.add_argument("--state-dir", type=Path, metavar="DIR",
+                        help="without Prometheus: the exporter's state_dir (hourly counts "
+                        "over the last SLO period; no registry-health section)")
     when = report.add_mutually_exclusive_group(required=True)
     when.add_argument("--month", help="a calendar month in UTC, YYYY-MM")
     when.add_argument("--last", metavar="DURATION", help="the last DURATION, e.g. 30d")
@@ -168,8 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--previous", default="before", metavar="before|none|YYYY-MM",
                         help="the span to compare with (default: the one before)")
     report.add_argument("--out", "-o", type=Path, default=Path("review"))
-    report.add_argument("--step", default="5m",
-                        help="resolution of the counts and incidents (default 5m)")
+    report.add_argument("--step", default=None,
+                        help="resolution of the counts and incidents (default 5m; 1h with "
+                        "--state-dir)")
     report.add_argument("--prometheus-header", action="append", default=[],
                         metavar="'NAME: VALUE'",
                         help="sent with every query, e.g. 'X-Scope-OrgID: tenant' (repeatable)")
@@ -462,6 +467,7 @@ def _report(args: argparse.Namespace) -> int:
     from registry_slo.report import (
         ReportError,
         Span,
+        StoreCounts,
         build_report,
         last,
         month,
@@ -484,11 +490,12 @@ def _report(args: argparse.Namespace) -> int:
             previous = span.previous()
         elif args.previous != "none":
             previous = month(args.previous)
-        step = parse_duration(args.step)
+        step = parse_duration(args.step or ("1h" if args.state_dir else "5m"))
         if not 60 <= step <= span.seconds:
-            raise ValueError(f"--step {args.step} must be at least 1m and at most the span")
-        source = _report_source(args)
-    except ValueError as exc:
+            raise ValueError(f"--step {args.step or format_duration(step)} must be at least "
+                             "1m and at most the span")
+        source = StoreCounts(args.state_dir) if args.state_dir else _report_source(args)
+    except (ValueError, ReportError) as exc:
         print(f"registry-slo: report: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
@@ -498,7 +505,8 @@ def _report(args: argparse.Namespace) -> int:
         print(f"registry-slo: report: {exc}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        source.close()
+        if not isinstance(source, StoreCounts):
+            source.close()
     for path in written:
         print(path)
     for result in report.results:

@@ -28,7 +28,16 @@ from registry_slo import __version__
 from registry_slo._units import human_duration
 from registry_slo.config import Settings
 from registry_slo.report._charts import burn_down_png
-from registry_slo.report._compute import DEFAULT_STEP, Incident, SLOResult, compute
+from registry_slo.report._compute import (
+    DEFAULT_STEP,
+    CountSource,
+    Incident,
+    SLOResult,
+    compute,
+)
+from registry_slo.report._from_prometheus import PrometheusCounts
+from registry_slo.report._from_store import NOTE as store_note
+from registry_slo.report._from_store import StoreCounts
 from registry_slo.report._health import QUANTILES, RegionHealth, health
 from registry_slo.report._prometheus import PrometheusSource, ReportError
 from registry_slo.report._span import Span, last, month, span_between
@@ -42,6 +51,7 @@ __all__ = [
     "ReportError",
     "SLOResult",
     "Span",
+    "StoreCounts",
     "build_report",
     "last",
     "month",
@@ -64,17 +74,18 @@ class Report:
     previous: Span | None
     results: list[SLOResult]
     health: list[RegionHealth]
-    prometheus: str
-    queries: int
+    origin: str
+    """Where the figures come from (``N queries to URL``, or the store)."""
     step: float
     generated_at: float
     version: str = __version__
 
 
-def build_report(settings: Settings, source: PrometheusSource, span: Span,
+def build_report(settings: Settings, source: PrometheusSource | StoreCounts, span: Span,
                  previous: Span | None, step: float = DEFAULT_STEP,
                  threads: int = QUERY_THREADS) -> Report:
-    """Compute every configured SLO target over ``span``, ``threads`` targets at once.
+    """Compute every configured SLO target over ``span``, ``threads`` targets at once,
+    from Prometheus (with the registry-health section) or from the exporter's store.
 
     Raises:
         ReportError: no SLOs configured, a span Prometheus cannot answer for, or
@@ -92,11 +103,17 @@ def build_report(settings: Settings, source: PrometheusSource, span: Span,
         raise ReportError(f"{span.label} is shorter than one step ({human_duration(step)})")
     # Queries for several SLO targets at once: Prometheus answers them in parallel, and
     # reading one answer overlaps waiting for the next.
+    counts: CountSource = (PrometheusCounts(source) if isinstance(source, PrometheusSource)
+                           else source)
     with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(lambda t: compute(source, t, span, previous, step), targets))
-    regions = health(source, [region.name for region in settings.regions], span)
-    return Report(span, previous, results, regions, source.url, source.queries, step,
-                  time.time())
+        results = list(pool.map(lambda t: compute(counts, t, span, previous, step), targets))
+    if isinstance(source, PrometheusSource):
+        regions = health(source, [region.name for region in settings.regions], span)
+        origin = f"{source.queries} queries to {source.url}"
+    else:
+        regions = []
+        origin = f"{counts.description} ({store_note})"
+    return Report(span, previous, results, regions, origin, step, time.time())
 
 
 def _pct(value: float | None, digits: int = 3) -> str:
@@ -200,7 +217,7 @@ def write_report(report: Report, out: Path) -> list[Path]:
     document = _finite({
         "span": asdict(report.span), "previous": asdict(report.previous)
         if report.previous else None,
-        "prometheus": report.prometheus, "queries": report.queries, "step": report.step,
+        "origin": report.origin, "step": report.step,
         "generated_at": report.generated_at, "version": report.version,
         "weighting": "events (replication lag: time)",
         "slos": [{**asdict(r), "incidents": [{**asdict(i), "duration": i.duration}

@@ -1,14 +1,13 @@
-"""The figures of a report, from the exporter's series in Prometheus.
+"""The figures of a report, from a target's events per step (a :class:`CountSource`:
+Prometheus, or the exporter's own store).
 
-Each SLO target's events are read as counts per step (``increase`` over non-overlapping
-windows of one step, 5 minutes by default): bad events and all events. Attainment is
-good ÷ all over the whole span, so every event weighs the same (a busy hour more than a
-quiet night); replication-lag SLIs have no events and are weighed by time (the fraction
-of samples above the threshold). Steps without a sample are gaps: shown and excluded,
-never counted as good.
+Attainment is good ÷ all events over the whole span, so every event weighs the same (a
+busy hour more than a quiet night); replication-lag SLIs have no events and are weighed
+by time (the fraction of samples above the threshold). Steps without data are gaps:
+shown and excluded, never counted as good.
 
-Incidents are the spans in which a burn-rate alert fired: from Prometheus' ``ALERTS``
-series where it ran the generated rules, else recomputed from the same counts with the
+Incidents are the spans in which a burn-rate alert fired: from the source where it
+knows them (Prometheus' ``ALERTS``), else recomputed from the same counts with the
 burn-rate table the rules and the engine share (:mod:`registry_slo.sli.windows`).
 """
 
@@ -17,21 +16,26 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, assert_never
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from registry_slo._units import format_duration
-from registry_slo.config import SLOTarget
+from registry_slo.config import ReplicationLagSLI, SLOTarget
 from registry_slo.generate import GenerationError
-from registry_slo.generate.alerts import PAGE_ALERT, TICKET_ALERT
-from registry_slo.generate.indicators import EventRatio, LagThreshold, indicator
-from registry_slo.report._prometheus import PrometheusSource, ReportError, Samples
+from registry_slo.report._prometheus import ReportError
 from registry_slo.report._span import Span
 from registry_slo.sli.windows import BURN_RATE_TIERS, error_budget
-from registry_slo.vocabulary import PROBE_FAILURES, REGISTRY_FAILURES
 
-__all__ = ["AT_RISK_REMAINING", "DEFAULT_STEP", "Incident", "SLOResult", "compute"]
+__all__ = [
+    "AT_RISK_REMAINING",
+    "DEFAULT_STEP",
+    "CountSource",
+    "Incident",
+    "SLOResult",
+    "StepCounts",
+    "compute",
+    "runs",
+]
 
 DEFAULT_STEP = 300.0
 """Seconds per count: the shortest burn-rate window (5m), so a recomputed incident's
@@ -104,72 +108,38 @@ class SLOResult:
 
 
 @dataclass(slots=True)
-class _Counts:
+class StepCounts:
+    """A target's events per step: ``times`` are the steps' ends; a step covers
+    ``(time - step, time]``; ``None`` marks a step without data (a gap)."""
+
     times: list[float]
-    bad: list[float | None]  # None: a gap
+    bad: list[float | None]
     total: list[float | None]
 
 
-def _exprs(target: SLOTarget, step: float) -> tuple[str, str, bool]:
-    """PromQL for (bad or good events, all events) per step, and whether the first
-    counts the good ones."""
-    w = format_duration(step)
-    found = indicator(target)
-    match found:
-        case EventRatio(counted, total, le=le):
-            return (f"sum(increase({counted}[{w}]))", f"sum(increase({total}[{w}]))",
-                    le is not None)
-        case LagThreshold(lag, threshold):
-            # Sampled every 15 s: samples above the threshold or unknown (NaN), of all.
-            bad = f"sum_over_time((max(1 - ({lag} <= bool {threshold!r})))[{w}:15s])"
-            return bad, f"count_over_time((max({lag}))[{w}:15s])", False
-        case _:
-            assert_never(found)
+class CountSource(Protocol):
+    """Where a report's counts come from: Prometheus, or the exporter's store."""
+
+    @property
+    def description(self) -> str:
+        """Where the counts come from, in words (``Prometheus at URL``)."""
+
+    def counts(self, target: SLOTarget, span: Span, step: float) -> StepCounts:
+        """Events per step over ``span``."""
+
+    def totals(self, target: SLOTarget, span: Span) -> tuple[float, float]:
+        """Bad and all events over the whole span (the comparison span)."""
+
+    def alert_spans(self, target: SLOTarget, span: Span, step: float
+                    ) -> list[tuple[float, float, str]]:
+        """``(start, end, severity)`` of the burn-rate alerts that fired, where the
+        source knows them (else empty: they are recomputed)."""
+
+    def top_reason(self, target: SLOTarget, start: float, end: float) -> str | None:
+        """The failure reason with the most failures in ``(start, end]``, if known."""
 
 
-def _series(samples: Samples) -> dict[float, float]:
-    """The one series of a ``sum(...)`` query (empty when it had no data)."""
-    merged: dict[float, float] = {}
-    for values in samples.values():
-        merged.update(values)
-    return merged
-
-
-def _counts(source: PrometheusSource, target: SLOTarget, span: Span, step: float) -> _Counts:
-    first, all_events, good = _exprs(target, step)
-    start = span.start + step
-    times = [start + i * step for i in range(int(span.seconds // step))]
-    counted = _series(source.range(first, start, span.end, step))
-    totals = _series(source.range(all_events, start, span.end, step))
-    bad: list[float | None] = []
-    total: list[float | None] = []
-    for at in times:
-        events = totals.get(at)
-        if events is None or math.isnan(events):
-            bad.append(None)
-            total.append(None)
-            continue
-        part = counted.get(at, 0.0)
-        part = 0.0 if math.isnan(part) else part
-        value = max(0.0, events - part) if good else min(part, events)
-        bad.append(value)
-        total.append(events)
-    return _Counts(times, bad, total)
-
-
-def _totals(source: PrometheusSource, target: SLOTarget, span: Span) -> tuple[float, float]:
-    """Bad and all events over the whole span, in two instant queries (the comparison
-    span needs no steps)."""
-    first, all_events, good = _exprs(target, span.seconds)
-    total = sum(_series(source.instant(all_events, span.end)).values())
-    counted = sum(_series(source.instant(first, span.end)).values())
-    if math.isnan(total) or total <= 0:
-        return 0.0, 0.0
-    counted = 0.0 if math.isnan(counted) else counted
-    return (max(0.0, total - counted) if good else min(counted, total)), total
-
-
-def _gaps(counts: _Counts, step: float) -> list[tuple[float, float]]:
+def _gaps(counts: StepCounts, step: float) -> list[tuple[float, float]]:
     gaps: list[tuple[float, float]] = []
     for at, events in zip(counts.times, counts.total, strict=True):
         if events is not None:
@@ -181,7 +151,7 @@ def _gaps(counts: _Counts, step: float) -> list[tuple[float, float]]:
     return gaps
 
 
-def _recomputed_incidents(counts: _Counts, target: SLOTarget, step: float
+def _recomputed_incidents(counts: StepCounts, target: SLOTarget, step: float
                           ) -> list[tuple[float, float, str]]:
     """Spans in which a burn-rate row's condition held for its ``for``, as the rules
     evaluate it (:func:`~registry_slo.sli.windows.tier_firing`: the error ratio over
@@ -213,21 +183,22 @@ def _recomputed_incidents(counts: _Counts, target: SLOTarget, step: float
             run = index + 1 - np.maximum.accumulate(breaks)
             need = math.ceil(tier.for_seconds / step)
             firing |= (run > need) if need else held
-        spans += _runs(counts.times, [bool(f) for f in firing], step, severity)
+        spans += runs(counts.times, [bool(f) for f in firing], step, severity)
     return spans
 
 
-def _runs(times: Sequence[float], on: Sequence[bool], step: float, severity: str
-          ) -> list[tuple[float, float, str]]:
-    runs: list[tuple[float, float, str]] = []
+def runs(times: Sequence[float], on: Sequence[bool], step: float, severity: str
+         ) -> list[tuple[float, float, str]]:
+    """The spans of consecutive steps that are ``on``, as ``(start, end, severity)``."""
+    found: list[tuple[float, float, str]] = []
     for at, firing in zip(times, on, strict=True):
         if not firing:
             continue
-        if runs and math.isclose(runs[-1][1], at - step) and runs[-1][2] == severity:
-            runs[-1] = (runs[-1][0], at, severity)
+        if found and math.isclose(found[-1][1], at - step) and found[-1][2] == severity:
+            found[-1] = (found[-1][0], at, severity)
         else:
-            runs.append((at - step, at, severity))
-    return runs
+            found.append((at - step, at, severity))
+    return found
 
 
 def _connected(spans: list[tuple[float, float, str]]) -> list[list[tuple[float, float, str]]]:
@@ -250,42 +221,13 @@ def _union_seconds(spans: list[tuple[float, float]]) -> float:
     return total
 
 
-def _alert_incidents(source: PrometheusSource, target: SLOTarget, span: Span, step: float
-                     ) -> list[tuple[float, float, str]]:
-    """Spans of the target's burn-rate alerts in ``ALERTS`` (empty when the rules never
-    ran on this Prometheus or never fired)."""
-    expr = (f'max by (severity) (ALERTS{{alertstate="firing",sloth_id="{target.sloth_id}",'
-            f'alertname=~"{PAGE_ALERT}|{TICKET_ALERT}"}})')
-    found = source.range(expr, span.start + step, span.end, step)
-    spans: list[tuple[float, float, str]] = []
-    times = [span.start + step * (i + 1) for i in range(int(span.seconds // step))]
-    for labels, values in found.items():
-        severity = dict(labels).get("severity", "page")
-        spans += _runs(times, [at in values for at in times], step, severity)
-    return spans
-
-
-def _top_reason(source: PrometheusSource, target: SLOTarget, start: float, end: float
-                ) -> str | None:
-    found = indicator(target)
-    if not isinstance(found, EventRatio) or found.good:
-        return None
-    if not found.counted.startswith((PROBE_FAILURES.total, REGISTRY_FAILURES.total)):
-        return None
-    window = format_duration(max(60.0, round(end - start)))
-    samples = source.instant(f"sum by (reason) (increase({found.counted}[{window}]))", end)
-    ranked = sorted(((v, dict(k).get("reason", "")) for k, vs in samples.items()
-                     for v in vs.values() if v > 0), reverse=True)
-    return ranked[0][1] if ranked else None
-
-
-def _attainment(counts: _Counts) -> tuple[float, float]:
+def _attainment(counts: StepCounts) -> tuple[float, float]:
     bad = sum(b for b in counts.bad if b is not None)
     total = sum(t for t in counts.total if t is not None)
     return bad, total
 
 
-def compute(source: PrometheusSource, target: SLOTarget, span: Span,
+def compute(source: CountSource, target: SLOTarget, span: Span,
             previous: Span | None, step: float = DEFAULT_STEP) -> SLOResult:
     """The figures of ``target`` over ``span`` (and its attainment over ``previous``).
 
@@ -294,7 +236,7 @@ def compute(source: PrometheusSource, target: SLOTarget, span: Span,
             cannot be expressed as PromQL.
     """
     try:
-        counts = _counts(source, target, span, step)
+        counts = source.counts(target, span, step)
     except GenerationError as exc:
         raise ReportError(str(exc)) from None
     objective = target.slo.objective_ratio
@@ -311,7 +253,7 @@ def compute(source: PrometheusSource, target: SLOTarget, span: Span,
     if attainment is None:
         status = "no data"
         notes.append("no events in the span" if covered else
-                     "Prometheus has no series of this SLO in the span")
+                     f"{source.description} has no data of this SLO in the span")
     elif attainment < objective:
         status = "missed"
     elif consumed is not None and 1.0 - consumed < AT_RISK_REMAINING:
@@ -325,7 +267,7 @@ def compute(source: PrometheusSource, target: SLOTarget, span: Span,
         spent += b or 0.0
         if budget > 0 and ((i + 1) % every == 0 or i == len(counts.times) - 1):
             burn_down.append((at, 1.0 - spent / budget))
-    spans = _alert_incidents(source, target, span, step)
+    spans = source.alert_spans(target, span, step)
     origin = "alerts"
     if not spans:
         spans, origin = _recomputed_incidents(counts, target, step), "recomputed"
@@ -338,17 +280,17 @@ def compute(source: PrometheusSource, target: SLOTarget, span: Span,
         incidents.append(Incident(
             start, end, "page" if pages else "ticket", _union_seconds(pages), inside,
             inside / budget if budget > 0 else 0.0,
-            _top_reason(source, target, start, end), origin))
+            source.top_reason(target, start, end), origin))
     previous_attainment = previous_consumed = None
     if previous is not None:
-        prev_bad, prev_total = _totals(source, target, previous)
+        prev_bad, prev_total = source.totals(target, previous)
         if prev_total > 0:
             previous_attainment = 1.0 - prev_bad / prev_total
             previous_consumed = prev_bad / (budget_share * prev_total)
     return SLOResult(
         slo=target.slo.name, region=target.region, description=target.slo.description,
         objective=objective,
-        weighting="time" if isinstance(indicator(target), LagThreshold) else "events",
+        weighting="time" if isinstance(target.slo.sli, ReplicationLagSLI) else "events",
         total=total, bad=bad, attainment=attainment, budget_events=budget,
         budget_minutes=budget_share * span.seconds / 60.0, consumed=consumed,
         remaining=None if consumed is None else 1.0 - consumed, status=status,

@@ -39,7 +39,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-__all__ = ["STORE_FILE", "BucketRow", "SLOStore", "StoreBatch", "StoreError", "StoredTarget"]
+__all__ = [
+    "STORE_FILE",
+    "BucketRow",
+    "SLOStore",
+    "StoreBatch",
+    "StoreError",
+    "StoredTarget",
+    "read_buckets",
+]
 
 STORE_FILE = "slo.sqlite3"
 """The store's file name inside ``state_dir``."""
@@ -319,3 +327,31 @@ class SLOStore:
             with contextlib.suppress(sqlite3.Error):
                 self._db.close()
             self._release()
+
+
+def read_buckets(directory: Path) -> dict[str, list[tuple[int, int, float, float]]]:
+    """Every target's ``(width, index, bad, total)`` rows, read without taking the
+    directory's lock: a report may read the store of a running exporter (SQLite's WAL
+    lets one writer and readers work at once).
+
+    Raises:
+        StoreError: there is no store in ``directory``, or it cannot be read.
+    """
+    path = directory / STORE_FILE
+    if not path.is_file():
+        raise StoreError(f"{directory}: no SLO store ({STORE_FILE}) here: is it the "
+                         "exporter's state_dir?")
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        try:
+            rows = db.execute("SELECT target, width, idx, bad, total FROM buckets "
+                              "ORDER BY target, width, idx").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot read the SLO store: {exc}") from None
+    out: dict[str, list[tuple[int, int, float, float]]] = {}
+    for target, width, index, bad, total in rows:
+        out.setdefault(str(target), []).append((int(width), int(index), float(bad),
+                                                float(total)))
+    return out

@@ -11,7 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from registry_slo.config import Settings
-from registry_slo.report._compute import _Counts, _recomputed_incidents, _runs
+from registry_slo.report._compute import StepCounts as _Counts
+from registry_slo.report._compute import _recomputed_incidents
+from registry_slo.report._compute import runs as _runs
 from registry_slo.sli.windows import BURN_RATE_TIERS, error_ratio, tier_firing
 
 STEP = 300.0
