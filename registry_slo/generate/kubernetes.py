@@ -89,9 +89,10 @@ def _pointer(label: str) -> str:
 
 
 def _secret_inputs(
-    region: RegionConfig, settings: Settings
+    region: RegionConfig, settings: Settings, protection: WebProtection | None
 ) -> tuple[list[Path], list[str]]:
-    """The secret files and environment variables the region's exporter reads."""
+    """The secret files and environment variables the region's exporter reads
+    (``protection``: what its web configuration file asks for)."""
     files: list[Path] = []
     envs: list[str] = []
     clients = [region]
@@ -114,7 +115,6 @@ def _secret_inputs(
             envs.append(notifications.bearer_token_env)
     if settings.otel.ca_file is not None:
         files.append(settings.otel.ca_file)
-    protection = web_protection(settings)
     if settings.web_config_file is not None and protection is not None:
         files.append(settings.web_config_file)  # Basic users' hashes: a secret too
         if protection.tls is not None:
@@ -163,9 +163,8 @@ def _http_check(path: str, protection: WebProtection | None) -> dict[str, Any]:
     return {"httpGet": get}
 
 
-def _deployment(settings: Settings) -> dict[str, Any]:
+def _deployment(settings: Settings, protection: WebProtection | None) -> dict[str, Any]:
     _, port = listen_address(settings.listen)
-    protection = web_protection(settings)
     probe = {**_http_check("/healthz", protection), "periodSeconds": 10,
              "timeoutSeconds": 5, "failureThreshold": 3}
     ready = {**_http_check("/readyz", protection), "periodSeconds": 10,
@@ -231,7 +230,8 @@ def _deployment(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _base(settings: Settings, config_text: str) -> dict[str, str]:
+def _base(settings: Settings, config_text: str, protection: WebProtection | None
+          ) -> dict[str, str]:
     service = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -274,7 +274,7 @@ def _base(settings: Settings, config_text: str) -> dict[str, str]:
     }
     return {
         "base/kustomization.yaml": dump(kustomization, header=_HEADER),
-        "base/deployment.yaml": dump(_deployment(settings), header=_HEADER),
+        "base/deployment.yaml": dump(_deployment(settings, protection), header=_HEADER),
         "base/service.yaml": dump(service, header=_HEADER),
         "base/state.yaml": dump(state, header=_HEADER, comment=(
             "The SLO windows and log checkpoints survive a restart or reschedule only on\n"
@@ -286,7 +286,8 @@ def _base(settings: Settings, config_text: str) -> dict[str, str]:
     }
 
 
-def _region_patches(region: RegionConfig, settings: Settings, name: str) -> list[dict[str, Any]]:
+def _region_patches(region: RegionConfig, settings: Settings, name: str,
+                    protection: WebProtection | None) -> list[dict[str, Any]]:
     """JSON patches making the base this region's exporter."""
     def label(path: str) -> dict[str, Any]:
         return {"op": "add", "path": f"{path}/{_pointer(_REGION_LABEL)}", "value": name}
@@ -298,7 +299,7 @@ def _region_patches(region: RegionConfig, settings: Settings, name: str) -> list
     ]
     service: list[dict[str, Any]] = [label("/spec/selector")]
     policy: list[dict[str, Any]] = [label("/spec/podSelector/matchLabels")]
-    files, envs = _secret_inputs(region, settings)
+    files, envs = _secret_inputs(region, settings, protection)
     secret = f"{SECRET_PREFIX}{name}"
     for path in files:
         _check_mountable(path)
@@ -370,7 +371,8 @@ def _scrape_keys(endpoint: Any) -> list[str]:
 
 
 def _overlay(
-    region: RegionConfig, settings: Settings, groups: list[dict[str, Any]]
+    region: RegionConfig, settings: Settings, groups: list[dict[str, Any]],
+    protection: WebProtection | None,
 ) -> dict[str, str]:
     name = overlay_name(region.name)
     selector = {**_APP, _REGION_LABEL: name}
@@ -385,7 +387,7 @@ def _overlay(
                 "path": "/metrics",
                 "interval": format_duration(settings.prometheus.scrape_interval),
                 "scrapeTimeout": format_duration(min(10.0, settings.prometheus.scrape_interval)),
-                **_scrape_credentials(web_protection(settings)),
+                **_scrape_credentials(protection),
             }],
         },
     }
@@ -403,7 +405,7 @@ def _overlay(
         "labels": [{"pairs": {_REGION_LABEL: name}, "includeSelectors": False,
                     "includeTemplates": True}],
         "commonAnnotations": {"registry-slo.dev/region-name": region.name},
-        "patches": _region_patches(region, settings, name),
+        "patches": _region_patches(region, settings, name, protection),
     }
     base = f"overlays/{name}"
     return {
@@ -414,7 +416,7 @@ def _overlay(
     }
 
 
-def _readme(settings: Settings) -> str:
+def _readme(settings: Settings, protection: WebProtection | None) -> str:
     lines = [
         f"<!-- {MARKER} from the configuration. Do not edit. -->",
         "# Kubernetes: one exporter per region",
@@ -428,10 +430,10 @@ def _readme(settings: Settings) -> str:
     ]
     for region in settings.regions:
         name = overlay_name(region.name)
-        files, envs = _secret_inputs(region, settings)
+        files, envs = _secret_inputs(region, settings, protection)
         secret = f"`{SECRET_PREFIX}{name}`" if files or envs else "none"
         lines.append(f"| {region.name} | `overlays/{name}` | {secret} |")
-    keys = list(_scrape_keys(_scrape_credentials(web_protection(settings))))
+    keys = list(_scrape_keys(_scrape_credentials(protection)))
     if keys:
         lines += ["", f"The web configuration file protects the listeners: every "
                   f"ServiceMonitor scrapes with the Secret `{SCRAPE_SECRET}` (keys "
@@ -456,13 +458,15 @@ def render(settings: Settings, config_text: str) -> dict[str, str]:
     for groups in rule_groups(settings).values():
         for name, group in groups:
             by_region[name].append(group)
-    files = _base(settings, config_text)
+    # Read once: it names TLS files whose certificates are loaded to check them.
+    protection = web_protection(settings)
+    files = _base(settings, config_text, protection)
     names = [overlay_name(r.name) for r in settings.regions]
     if len(set(names)) != len(names):  # pragma: no cover - the hash suffix prevents it
         raise AssertionError(f"overlay names collide: {names}")
     for region in settings.regions:
-        files.update(_overlay(region, settings, by_region[region.name]))
-    files["README.md"] = _readme(settings)
+        files.update(_overlay(region, settings, by_region[region.name], protection))
+    files["README.md"] = _readme(settings, protection)
     return dict(sorted(files.items()))
 
 

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import pytest
 from harness.fuzzing import fuzz_settings
-from harness.hostile import HostileRegistry, Request, json_answer, raw_answer
+from harness.hostile import HostileRegistry, Request, Responder, json_answer, raw_answer
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -229,28 +229,10 @@ def test_pulling_a_manifest_of_any_shape(
             assert isinstance(writer, str)
 
 
-def test_a_link_to_another_host_is_not_followed() -> None:
-    """A ``Link`` naming another host would carry the registry's credentials there:
-    refused, and nothing is sent to it."""
-    with HostileRegistry({"*": json_answer(200, b'{"tags": []}')}) as elsewhere:
-        link = f'<{elsewhere.url}/v2/team/app/tags/list?last=a>; rel="next"'
-        script = _Script()
-        script.routes = [("/tags/list", json_answer(200, b'{"tags": ["a"]}', {"Link": link}))]
-        with HostileRegistry({"*": script}) as registry:
-            loop = asyncio.new_event_loop()
-            try:
-                result = _run(loop, registry.url, lambda c: c.list_tags("team/app"))
-            finally:
-                loop.close()
-        assert isinstance(result, RegistryError)
-        assert "another host" in str(result)
-        assert elsewhere.received == []
-
-
-def test_an_endless_chain_of_pages_stops_at_the_bound() -> None:
+def _list_tags(page: Responder) -> tuple[object, list[Request]]:
+    """``list_tags`` against a registry answering every tags page with ``page``: the
+    result, and the requests the registry received."""
     script = _Script()
-    page = json_answer(200, b'{"tags": ["a"]}',
-                       {"Link": '</v2/team/app/tags/list?n=1&last=a>; rel="next"'})
     script.routes = [("/tags/list", page)]
     with HostileRegistry({"*": script}) as registry:
         loop = asyncio.new_event_loop()
@@ -258,6 +240,23 @@ def test_an_endless_chain_of_pages_stops_at_the_bound() -> None:
             result = _run(loop, registry.url, lambda c: c.list_tags("team/app"))
         finally:
             loop.close()
+    return result, registry.received
+
+
+def test_a_link_to_another_host_is_not_followed() -> None:
+    """A ``Link`` naming another host would carry the registry's credentials there:
+    refused, and nothing is sent to it."""
+    with HostileRegistry({"*": json_answer(200, b'{"tags": []}')}) as elsewhere:
+        link = f'<{elsewhere.url}/v2/team/app/tags/list?last=a>; rel="next"'
+        result, _ = _list_tags(json_answer(200, b'{"tags": ["a"]}', {"Link": link}))
+        assert isinstance(result, RegistryError)
+        assert "another host" in str(result)
+        assert elsewhere.received == []
+
+
+def test_an_endless_chain_of_pages_stops_at_the_bound() -> None:
+    result, received = _list_tags(json_answer(
+        200, b'{"tags": ["a"]}', {"Link": '</v2/team/app/tags/list?n=1&last=a>; rel="next"'}))
     assert isinstance(result, RegistryError)
     assert "pages" in str(result)
-    assert len(registry.received) <= RegistryClient.MAX_TAG_PAGES + 1
+    assert len(received) <= RegistryClient.MAX_TAG_PAGES + 1
