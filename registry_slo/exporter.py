@@ -38,7 +38,7 @@ from registry_slo.sli.store import StoreError
 from registry_slo.telemetry.metrics import ExporterMetrics
 from registry_slo.telemetry.otel import OpenTelemetry
 from registry_slo.telemetry.server import build_app
-from registry_slo.telemetry.status import ProbeBoard, render_status_page
+from registry_slo.telemetry.status import ProbeBoard, StatusCharts, render_status_page
 
 log = structlog.get_logger("registry_slo")
 
@@ -150,6 +150,7 @@ class Exporter:
             on_store_error=functools.partial(self.metrics.health.internal_error, "slo_store"),
         )
         self.board = ProbeBoard()
+        self.charts = StatusCharts(self.engine.history)
         for scheduled in probes:
             self.board.configure(scheduled.probe.region, scheduled.probe.kind)
         self.scheduler = ProbeScheduler(
@@ -192,13 +193,16 @@ class Exporter:
 
     def status_page(self) -> str:
         """The HTML status page: every region's probes and SLOs."""
+        regions = [r.name for r in self.settings.regions
+                   if self.regions is None or r.name in self.regions]
+        now = time.time()
         return render_status_page(
-            [r.name for r in self.settings.regions
-             if self.regions is None or r.name in self.regions],
+            regions,
             self.board.snapshot(),
-            self.engine.evaluate(),
-            time.time(),
+            self.engine.evaluate(now),
+            now,
             self.scheduler.ready,
+            self.charts.charts(regions, now),
         )
 
     def _first_sight(self, tracker: LagTracker, lag: float) -> None:

@@ -11,7 +11,6 @@ charts embedded, opens offline), ``report.md`` with its charts beside it, and
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
@@ -22,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
+from jinja2 import Environment
 
 from registry_slo import __version__
+from registry_slo._render import data_uri, environment
 from registry_slo._units import human_duration
 from registry_slo.config import Settings
 from registry_slo.report._charts import burn_down_png
@@ -157,17 +157,10 @@ def _slug(result: SLOResult) -> str:
                    for c in f"{result.slo}-{result.region}")
 
 
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("registry_slo.report", "templates"),
-        # HTML escaped; Markdown is not HTML.
-        autoescape=jinja2.select_autoescape(["html.j2"], default=False),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
-    )
-    env.globals.update(pct=_pct, delta=_delta, count=_count, fmt_time=_time,
-                       dur=human_duration, secs=_seconds, size=_size, quantiles=QUANTILES)
-    return env
+def _environment() -> Environment:
+    return environment("registry_slo.report", pct=_pct, delta=_delta, count=_count,
+                       fmt_time=_time, dur=human_duration, secs=_seconds, size=_size,
+                       quantiles=QUANTILES)
 
 
 def _finite(value: Any) -> Any:
@@ -211,7 +204,7 @@ def write_report(report: Report, out: Path) -> list[Path]:
         names.append(f"charts/{path.name}")
     env = _environment()
     html = env.get_template("report.html.j2").render(
-        report=report, charts=[base64.b64encode(p).decode() for p in pngs])
+        report=report, charts=[data_uri(p) for p in pngs])
     markdown = env.get_template("report.md.j2").render(
         report=report, chart_files=names)
     document = _finite({

@@ -69,6 +69,14 @@ from registry_slo.config import (
 from registry_slo.observation import Observation
 from registry_slo.sli.buckets import BucketRing
 from registry_slo.sli.evaluation import SLOStatus, describe_sli, evaluate_target
+from registry_slo.sli.history import (
+    RATE_TIER,
+    RATE_WINDOW,
+    SHOWN,
+    SLOHistory,
+    burn_down,
+    burn_rates,
+)
 from registry_slo.sli.store import SLOStore, StoreBatch, StoreError
 from registry_slo.sli.windows import ALERT_WINDOWS, HOUR, MINUTE, slo_windows
 
@@ -490,6 +498,38 @@ class SLIEngine:
                 counts = {w: state.window(w, when) for w in slo_windows(slo.period_seconds)}
                 out.append(evaluate_target(slo, state.target.region, when, counts,
                                            state.last_event))
+        return out
+
+    def history(self, now: float | None = None) -> list[SLOHistory]:
+        """Every target's budget burn-down over its current period and its recent burn
+        rate (:mod:`registry_slo.sli.history`), at ``now`` (default: the clock)."""
+        when = self.clock() if now is None else now
+        copies = []
+        with self._lock:
+            for state in self._states:
+                period = state.target.slo.period_seconds
+                coarse, fine = state.coarse, state.fine
+                first = coarse.index(when - period)
+                hours = []
+                for index in range(first, coarse.index(when) + 1):
+                    bad, total = coarse.get(index)
+                    if index == first:  # partly inside the period
+                        inside = ((index + 1) * coarse.width - (when - period)) / coarse.width
+                        bad, total = bad * inside, total * inside
+                    hours.append((min((index + 1) * coarse.width, when), bad, total))
+                oldest = fine.index(when - SHOWN) - RATE_WINDOW // fine.width
+                minutes = [fine.get(i) for i in range(oldest, fine.index(when))]
+                copies.append((state.target, hours, oldest * fine.width, minutes))
+        out = []
+        for target, hours, minutes_start, minutes in copies:
+            slo = target.slo
+            out.append(SLOHistory(
+                slo, target.region, when - slo.period_seconds, when,
+                burn_down(hours, slo.objective_ratio),
+                burn_rates(minutes_start, FINE_WIDTH, minutes, slo.objective_ratio,
+                           when - SHOWN),
+                RATE_TIER.factor(slo.period_seconds),
+            ))
         return out
 
     # -- persistence -------------------------------------------------------------------

@@ -1,36 +1,49 @@
 """The status page at ``/``: every region's probes and SLOs at a glance.
 
-A small server-rendered HTML page, no scripts and no front-end build: for each region,
-the probes (last result, when they last ran, the reason and detail of the last failure)
-and the SLOs (SLI, objective, error budget remaining, burn rates over the alert windows,
-which burn-rate alert rows hold). It reloads itself every 30 seconds (``<meta
-refresh>``). Every value from configuration or from a registry is HTML-escaped.
+A server-rendered HTML page (Jinja2 template ``templates/status.html.j2``, autoescaped),
+no scripts and no front-end build: for each region, the probes (last result, when they
+last ran, the reason and detail of the last failure), two charts — the error budget left
+across each SLO's current period and the 1-hour burn rate over the last day against the
+page threshold — and the SLOs (SLI, objective, error budget remaining, burn rates over
+the alert windows, which burn-rate alert rows hold). Regions with failing probes or
+burning SLOs come first. It reloads itself every 30 seconds (``<meta refresh>``).
 
 :class:`ProbeBoard` is the page's source for probes: an observation sink that keeps
-the last result and the last failure of each (region, probe).
+the last result and the last failure of each (region, probe). :class:`StatusCharts`
+draws the charts and keeps each region's for :data:`CHART_TTL` seconds.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from html import escape
+
+import jinja2
 
 from registry_slo import __version__
+from registry_slo._render import Line, burn_down_png, burn_rate_png, data_uri, environment
 from registry_slo._units import format_duration
 from registry_slo.config import sli_summary
 from registry_slo.observation import Observation
 from registry_slo.sli.evaluation import SLOStatus
+from registry_slo.sli.history import RATE_WINDOW, SHOWN, SLOHistory
 from registry_slo.sli.windows import DAY, HOUR, MINUTE
 
 __all__ = [
     "BURN_WINDOWS",
+    "CHART_TTL",
     "ProbeBoard",
     "ProbeState",
+    "RegionCharts",
+    "StatusCharts",
     "format_burn_rate",
     "format_percent",
+    "region_charts",
+    "region_order",
     "render_status_page",
 ]
 
@@ -38,7 +51,8 @@ BURN_WINDOWS: tuple[int, ...] = (5 * MINUTE, HOUR, 6 * HOUR, DAY, 3 * DAY)
 """The windows whose burn rates the page shows (5m, 1h, 6h, 1d, 3d), plus the period."""
 
 REFRESH_SECONDS = 30
-_WAITING = ', <span class="pending">waiting for the first run of every probe</span>'
+CHART_TTL = 60.0
+"""Seconds a region's charts are reused before they are drawn again."""
 
 
 @dataclass(frozen=True)
@@ -109,133 +123,129 @@ def format_burn_rate(rate: float | None) -> str:
     return "-" if rate is None else f"{rate:.2f}x"
 
 
-def _ago(when: float | None, now: float) -> str:
-    if when is None:
-        return "never"
+def _since(when: float, now: float) -> str:
     seconds = max(0.0, now - when)
     if seconds < 120:
-        text = f"{seconds:.0f}s ago"
-    elif seconds < 7200:
-        text = f"{seconds / 60:.0f}m ago"
-    elif seconds < 172800:
-        text = f"{seconds / 3600:.0f}h ago"
-    else:
-        text = f"{seconds / 86400:.0f}d ago"
-    stamp = datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
-    return f'<time datetime="{stamp}" title="{stamp}">{text}</time>'
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f}h ago"
+    return f"{seconds / 86400:.0f}d ago"
 
 
-def _attr(value: object) -> str:
-    return escape(str(value), quote=True)
+def _iso(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat(timespec="seconds")
 
 
 def _num(value: float | None) -> str:
     return "" if value is None else repr(float(value))
 
 
+def _outcome(probe: ProbeState) -> str:
+    if probe.last is None:
+        return "pending"
+    return "ok" if probe.last.success else "failed"
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    return environment(
+        "registry_slo.telemetry", since=_since, iso=_iso, num=_num, outcome=_outcome,
+        percent=format_percent, rate=format_burn_rate, dur=format_duration, sli=sli_summary,
+    ).get_template("status.html.j2")
+
+
+# -- charts ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegionCharts:
+    """A region's two charts, as ``data:`` URIs."""
+
+    burn_down: str
+    burn_rate: str
+
+
+def region_charts(region: str, histories: Sequence[SLOHistory], now: float
+                  ) -> RegionCharts | None:
+    """Draw a region's charts: one line per SLO (``None`` while no SLO has events)."""
+    if not any(h.burn_down or h.burn_rates for h in histories):
+        return None
+    start = min(h.start for h in histories)
+    thresholds = sorted({round(h.threshold, 2) for h in histories})
+    window = format_duration(RATE_WINDOW)
+    return RegionCharts(
+        data_uri(burn_down_png(
+            f"{region}: error budget left over the SLO period", start, now,
+            [Line(h.slo.name, h.burn_down) for h in histories])),
+        data_uri(burn_rate_png(
+            f"{region}: burn rate over {window}, last {format_duration(SHOWN)}",
+            now - SHOWN, now, [Line(h.slo.name, h.burn_rates) for h in histories],
+            [(f"page threshold ({window} window) {t:g}x", t) for t in thresholds])),
+    )
+
+
+@dataclass
+class StatusCharts:
+    """The page's charts, each region's drawn at most once per :data:`CHART_TTL`
+    (a chart is tens of milliseconds of matplotlib; the page reloads every 30 s).
+
+    Args:
+        history: the engine's :meth:`~registry_slo.sli.engine.SLIEngine.history`, read
+            only when a region's charts are due.
+        ttl: seconds a region's charts are reused.
+        clock: monotonic seconds.
+    """
+
+    history: Callable[[float], Sequence[SLOHistory]]
+    ttl: float = CHART_TTL
+    clock: Callable[[], float] = time.monotonic
+    _drawn: dict[str, tuple[float, RegionCharts | None]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def charts(self, regions: Sequence[str], now: float) -> dict[str, RegionCharts]:
+        """The charts of ``regions`` (regions without events have none)."""
+        with self._lock:  # one drawing at a time: two page loads share the result
+            at = self.clock()
+            due = [r for r in regions
+                   if r not in self._drawn or at - self._drawn[r][0] >= self.ttl]
+            if due:
+                histories = self.history(now)
+                for region in due:
+                    mine = [h for h in histories if h.region == region]
+                    self._drawn[region] = (at, region_charts(region, mine, now))
+            return {r: c for r in regions if (c := self._drawn[r][1]) is not None}
+
+
 # -- the page --------------------------------------------------------------------------
 
-_STYLE = """
-body{font:14px/1.4 system-ui,sans-serif;margin:1.5rem;color:#1d2329;background:#fafbfc}
-h1{font-size:1.4rem;margin:0 0 .2rem}h2{font-size:1.15rem;margin:1.6rem 0 .4rem}
-h3{font-size:.95rem;margin:.8rem 0 .3rem;color:#4a5560}
-table{border-collapse:collapse;background:#fff;margin-bottom:.5rem}
-th,td{border:1px solid #d8dde3;padding:.25rem .55rem;text-align:left;vertical-align:top}
-th{background:#eef1f4;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#17702f;font-weight:600}.bad{color:#b3261e;font-weight:600}.muted{color:#6b7680}
-.pending{color:#8a6d00;font-weight:600}.detail{color:#4a5560;font-size:.9em}
-nav a{margin-right:1rem}p.summary{margin:.2rem 0 1rem}
-"""
+
+@dataclass(frozen=True)
+class _Region:
+    name: str
+    probes: list[ProbeState]
+    slos: list[SLOStatus]
+    charts: RegionCharts | None
+
+    @property
+    def failing(self) -> int:
+        return sum(1 for p in self.probes if p.last is not None and not p.last.success)
+
+    @property
+    def burning(self) -> int:
+        return sum(1 for s in self.slos if any(t.firing for t in s.tiers))
 
 
-def _probe_rows(probes: Sequence[ProbeState], now: float) -> str:
-    rows = []
-    for p in probes:
-        last, failure = p.last, p.last_failure
-        if last is None:
-            result = '<span class="pending">pending</span>'
-            outcome = "pending"
-        elif last.success:
-            result = '<span class="ok">ok</span>'
-            outcome = "ok"
-        else:
-            outcome = "failed"
-            result = f'<span class="bad">FAILED: {escape(str(last.reason or "protocol"))}</span>'
-        duration = "" if last is None else f"{last.duration_seconds * 1000:.0f} ms"
-        if failure is None:
-            failure_cell = '<span class="muted">none since start</span>'
-        else:
-            detail = f'<div class="detail">{escape(failure.detail)}</div>' if failure.detail \
-                else ""
-            failure_cell = (
-                f'<span data-field="last-failure-reason">'
-                f"{escape(str(failure.reason or 'protocol'))}</span> "
-                f"({_ago(failure.time, now)}){detail}"
-            )
-        rows.append(
-            f'<tr data-region="{_attr(p.region)}" data-probe="{_attr(p.probe)}" '
-            f'data-outcome="{outcome}">'
-            f"<td>{escape(p.probe)}</td>"
-            f'<td data-field="result">{result}</td>'
-            f'<td data-field="last-run">{_ago(None if last is None else last.time, now)}</td>'
-            f'<td class="num" data-field="duration">{duration}</td>'
-            f'<td class="num" data-field="runs">{p.runs}</td>'
-            f'<td class="num" data-field="failures">{p.failures}</td>'
-            f'<td data-field="last-failure">{failure_cell}</td>'
-            "</tr>"
-        )
-    return (
-        "<table><thead><tr><th>probe</th><th>last result</th><th>last run</th>"
-        "<th>duration</th><th>runs since start</th><th>failures since start</th>"
-        "<th>last failure</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
-
-
-def _slo_rows(statuses: Sequence[SLOStatus], now: float) -> str:
-    rows = []
-    for s in statuses:
-        slo = s.slo
-        budget = s.budget_remaining
-        budget_class = "muted" if budget is None else ("ok" if budget > 0 else "bad")
-        cells = [
-            f'<td data-field="slo">{escape(slo.name)}'
-            + (f'<div class="detail">{escape(slo.description)}</div>' if slo.description else "")
-            + "</td>",
-            f'<td data-field="sli">{escape(sli_summary(slo.sli))}</td>',
-            f'<td class="num" data-field="objective" data-value="{_num(slo.objective)}">'
-            f"{slo.objective:g}% / {escape(format_duration(slo.period_seconds))}</td>",
-            f'<td class="num" data-field="budget" data-value="{_num(budget)}">'
-            f'<span class="{budget_class}">{format_percent(budget)}</span></td>',
-        ]
-        for seconds in (*BURN_WINDOWS, slo.period_seconds):
-            window = s.window(seconds)
-            rate = window.burn_rate
-            cells.append(
-                f'<td class="num" data-field="burn-{escape(window.name)}" '
-                f'data-value="{_num(rate)}" title="{window.total:.0f} events">'
-                f"{format_burn_rate(rate)}</td>"
-            )
-        firing = [t for t in s.tiers if t.firing]
-        alerts = ", ".join(
-            f'<span class="{"bad" if t.tier.severity == "page" else "pending"}">'
-            f"{escape(t.tier.severity)} {escape(format_duration(t.tier.long_window))}/"
-            f"{escape(format_duration(t.tier.short_window))} &gt; {t.factor:g}x</span>"
-            for t in firing
-        ) or '<span class="muted">none</span>'
-        cells.append(f'<td data-field="alerts">{alerts}</td>')
-        cells.append(f'<td data-field="last-update">{_ago(s.last_event, now)}</td>')
-        rows.append(
-            f'<tr data-slo="{_attr(slo.name)}" data-region="{_attr(s.region)}">'
-            f"{''.join(cells)}</tr>"
-        )
-    heads = "".join(f"<th>burn {escape(format_duration(w))}</th>" for w in BURN_WINDOWS)
-    return (
-        "<table><thead><tr><th>SLO</th><th>SLI</th><th>objective</th>"
-        f"<th>budget remaining</th>{heads}<th>burn period</th><th>burning (alert rows)</th>"
-        "<th>last event</th></tr></thead>"
-        f"<tbody>{''.join(rows)}</tbody></table>"
-    )
+def region_order(regions: Sequence[str], probes: Sequence[ProbeState],
+                 slos: Sequence[SLOStatus]) -> list[str]:
+    """Regions with failing probes or burning SLOs first, each group in configuration
+    order (regions seen but not configured after the configured ones, sorted)."""
+    order = list(regions) + sorted(
+        ({p.region for p in probes} | {s.region for s in slos}) - set(regions))
+    troubled = {p.region for p in probes if p.last is not None and not p.last.success} | {
+        s.region for s in slos if any(t.firing for t in s.tiers)}
+    return sorted(order, key=lambda r: r not in troubled)
 
 
 def render_status_page(
@@ -244,6 +254,7 @@ def render_status_page(
     slos: Sequence[SLOStatus],
     now: float,
     ready: bool,
+    charts: Mapping[str, RegionCharts] | None = None,
 ) -> str:
     """The status page.
 
@@ -253,59 +264,20 @@ def render_status_page(
         slos: every SLO's status in every region (the SLI engine's evaluation).
         now: Unix time the page is rendered at.
         ready: whether every probe has completed a first run.
+        charts: each region's charts (:meth:`StatusCharts.charts`); regions without
+            an entry show none.
 
     Returns:
         A complete HTML document.
     """
-    order = list(regions) + sorted(
-        ({p.region for p in probes} | {s.region for s in slos}) - set(regions)
-    )
-    failing = sum(1 for p in probes if p.last is not None and not p.last.success)
-    burning = sum(1 for s in slos if any(t.firing for t in s.tiers))
-    stamp = datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds")
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>registry-slo: {len(order)} region(s)</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        f"<header><h1>registry-slo</h1><p class=\"summary\" id=\"summary\">"
-        f'<span id="regions">{len(order)} region(s)</span>, '
-        f'<span id="probes">{len(probes)} probe(s)</span>, '
-        f'<span id="failing" class="{"bad" if failing else "ok"}">{failing} failing</span>, '
-        f'<span id="slos">{len(slos)} SLO target(s)</span>, '
-        f'<span id="burning" class="{"bad" if burning else "ok"}">{burning} burning</span>'
-        f"{'' if ready else _WAITING}"
-        f'. <span class="muted">As of <time datetime="{stamp}">{stamp}</time>; '
-        f"reloads every {REFRESH_SECONDS}s. Version {escape(__version__)}.</span></p>",
-        '<nav><a href="/metrics">/metrics</a><a href="/api/v1/slo">/api/v1/slo</a>'
-        '<a href="/readyz">/readyz</a><a href="/healthz">/healthz</a></nav></header>',
-        "<main>",
+    shown = [
+        _Region(name, [p for p in probes if p.region == name],
+                [s for s in slos if s.region == name], (charts or {}).get(name))
+        for name in region_order(regions, probes, slos)
     ]
-    if not order:
-        parts.append("<p>No regions configured: add a <code>regions:</code> section to the "
-                     "configuration (see the README).</p>")
-    if not slos:
-        parts.append(
-            '<p class="muted" id="no-slos">No SLOs configured: declare them under '
-            "<code>slos:</code> (see docs/slos.md) to see error budgets and burn rates "
-            "here.</p>"
-        )
-    for region in order:
-        region_probes = [p for p in probes if p.region == region]
-        region_slos = [s for s in slos if s.region == region]
-        down = sum(1 for p in region_probes if p.last is not None and not p.last.success)
-        badge = (f'<span class="bad">{down} failing</span>' if down
-                 else '<span class="ok">ok</span>' if region_probes else "")
-        parts.append(
-            f'<section id="region-{_attr(region)}" data-region="{_attr(region)}">'
-            f"<h2>{escape(region)} {badge}</h2>"
-        )
-        if region_probes:
-            parts.append(f"<h3>Probes</h3>{_probe_rows(region_probes, now)}")
-        if region_slos:
-            parts.append(f"<h3>SLOs</h3>{_slo_rows(region_slos, now)}")
-        parts.append("</section>")
-    parts.append("</main></body></html>\n")
-    return "".join(parts)
+    return _template().render(
+        regions=shown, now=now, ready=ready, refresh=REFRESH_SECONDS, version=__version__,
+        probe_count=len(probes), slo_count=len(slos),
+        failing=sum(r.failing for r in shown), burning=sum(r.burning for r in shown),
+        burn_windows=BURN_WINDOWS, rate_window=RATE_WINDOW, rate_shown=SHOWN,
+    )

@@ -7,7 +7,9 @@ cell must show what the JSON API says.
 
 from __future__ import annotations
 
+import base64
 import math
+import struct
 import subprocess
 import sys
 import time
@@ -29,6 +31,7 @@ from registry_slo.oci import Reason
 from registry_slo.sli.engine import SLIEngine
 from registry_slo.telemetry.status import (
     ProbeBoard,
+    StatusCharts,
     format_burn_rate,
     format_percent,
     render_status_page,
@@ -50,6 +53,8 @@ class Page(HTMLParser):
         self.slos: dict[tuple[str, str], dict[str, tuple[str, str | None]]] = {}
         self.probes: dict[tuple[str, str], dict[str, str]] = {}
         self.tags: list[str] = []
+        self.sections: list[str] = []
+        self.charts: dict[str, list[dict[str, str | None]]] = {}
         self.title = ""
         self._row: dict[str, Any] | None = None
         self._field: tuple[str, str | None] | None = None
@@ -62,6 +67,12 @@ class Page(HTMLParser):
         a = dict(attrs)
         if tag == "title":
             self._in_title = True
+        if tag == "section":
+            self.sections.append(str(a["data-region"]))
+        if tag == "figure" and a.get("data-charts"):
+            self.charts[str(a["data-charts"])] = []
+        if tag == "img" and self.charts:
+            self.charts[list(self.charts)[-1]].append(a)
         if tag == "tr" and a.get("data-region"):
             self._row = {"attrs": a, "fields": {}}
         elif tag == "td" and self._row is not None and a.get("data-field"):
@@ -99,6 +110,15 @@ class Page(HTMLParser):
             self.title += data
         if self._field is not None:
             self._text.append(data)
+
+
+def png_size(src: str | None) -> tuple[int, int]:
+    """The width and height of a PNG ``data:`` URI (from its IHDR chunk)."""
+    assert src is not None and src.startswith("data:image/png;base64,"), str(src)[:60]
+    png = base64.b64decode(src.removeprefix("data:image/png;base64,"), validate=True)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
 
 
 def dump_dom(url: str, profile: Path) -> str:
@@ -178,6 +198,15 @@ def test_the_status_page_shows_what_the_api_says(exporter: str, tmp_path: Path) 
     page.feed(dom)
     assert "script" not in page.tags  # no JavaScript at all
     assert page.title == "registry-slo: 2 region(s)"
+    # The failing region first, though configured second.
+    assert page.sections == ["down", "good"]
+    # Both regions have events: a burn-down and a burn-rate chart each, drawn as PNGs.
+    assert set(page.charts) == {"down", "good"}
+    for region, images in page.charts.items():
+        assert [png_size(i["src"]) for i in images] == [(800, 300), (800, 260)], region
+        assert [i["alt"] for i in images] == [
+            f"error budget left over the SLO period in {region}",
+            f"burn rate over 1h, last 1d, in {region}"]
 
     slos = after["slos"]
     assert {(s["slo"], s["region"]) for s in slos} == set(page.slos) == {
@@ -257,7 +286,7 @@ def test_everything_on_the_page_is_escaped() -> None:
     page = Page()
     page.feed(html)
     assert "img" not in page.tags and "script" not in page.tags
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; &amp; more" in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more" in html
     assert page.probes[("east", "pull")]["last-failure"] == (
         "server_error (10s ago) <script>alert('x')</script> & more")
     assert page.slos[("pulls", "east")]["slo"][0] == 'pulls <img src=x onerror="alert(1)">'
@@ -273,3 +302,65 @@ def test_a_page_without_slos_says_how_to_add_them() -> None:
     assert page.probes[("east", "pull")]["outcome"] == "pending"
     assert page.probes[("east", "pull")]["last-run"] == "never"
     assert "waiting for the first run of every probe" in html
+
+
+def _troubled_engine() -> tuple[SLIEngine, ProbeBoard]:
+    slo = SLOSpec(name="pulls", sli={"kind": "probe_success", "probe": "pull"},
+                  objective=99.9)
+    now = 1_700_000_000.0
+    engine = SLIEngine([SLOTarget(slo, r, (), 30.0) for r in ("calm", "down", "burning")],
+                       clock=lambda: now)
+    board = ProbeBoard()
+    for region in ("calm", "down", "burning"):
+        board.configure(region, "pull")
+    for region, success in (("calm", True), ("down", False), ("burning", True)):
+        board.record(Observation(region=region, operation="pull", source="probe",
+                                 success=success, reason=None if success else Reason.CONNECT,
+                                 duration_seconds=0.1, time=now - 10))
+    # "burning": its last run passed, but half of the runs before it failed.
+    for i in range(100):
+        engine.observe(Observation(region="burning", operation="pull", source="probe",
+                                   success=i % 2 == 0, reason=None if i % 2 == 0
+                                   else Reason.SERVER_ERROR, duration_seconds=0.1,
+                                   time=now - 60 + i * 0.5))
+    return engine, board
+
+
+def test_failing_and_burning_regions_come_first() -> None:
+    engine, board = _troubled_engine()
+    html = render_status_page(["calm", "burning", "down"], board.snapshot(),
+                              engine.evaluate(), 1_700_000_000.0, ready=True)
+    page = Page()
+    page.feed(html)
+    # Troubled regions in configuration order, then the calm one.
+    assert page.sections == ["burning", "down", "calm"]
+    assert 'data-region="burning" data-failing="0" data-burning="1"' in html
+    assert 'data-region="down" data-failing="1" data-burning="0"' in html
+
+
+def test_charts_are_drawn_once_per_ttl() -> None:
+    engine, board = _troubled_engine()
+    now = 1_700_000_000.0
+    reads: list[float] = []
+    ticks = [0.0]
+
+    def history(at: float):  # type: ignore[no-untyped-def]
+        reads.append(at)
+        return engine.history(at)
+
+    charts = StatusCharts(history, ttl=60, clock=lambda: ticks[0])
+    first = charts.charts(["calm", "burning", "down"], now)
+    assert set(first) == {"burning"}  # the only region whose SLO holds events
+    assert png_size(first["burning"].burn_down) == (800, 300)
+    assert png_size(first["burning"].burn_rate) == (800, 260)
+    ticks[0] = 59.0
+    assert charts.charts(["calm", "burning", "down"], now) == first
+    assert len(reads) == 1  # reused: the engine was not read again
+    ticks[0] = 60.0
+    again = charts.charts(["calm", "burning", "down"], now + 60)
+    assert len(reads) == 2 and set(again) == {"burning"}
+    html = render_status_page(["calm", "burning", "down"], board.snapshot(),
+                              engine.evaluate(), now, ready=True, charts=again)
+    page = Page()
+    page.feed(html)
+    assert [png_size(i["src"]) for i in page.charts["burning"]] == [(800, 300), (800, 260)]
