@@ -16,10 +16,10 @@ import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 from jinja2 import Environment
 
@@ -27,6 +27,7 @@ from registry_slo import __version__
 from registry_slo._render import data_uri, environment
 from registry_slo._units import human_duration
 from registry_slo.config import Settings
+from registry_slo.report._changes import Change, changes
 from registry_slo.report._charts import burn_down_png
 from registry_slo.report._compute import (
     DEFAULT_STEP,
@@ -78,6 +79,8 @@ class Report:
     """Where the figures come from (``N queries to URL``, or the store)."""
     step: float
     generated_at: float
+    changes: list[Change] = field(default_factory=list)
+    """Every figure against the comparison span (none without one)."""
     version: str = __version__
 
 
@@ -108,12 +111,15 @@ def build_report(settings: Settings, source: PrometheusSource | StoreCounts, spa
     with ThreadPoolExecutor(threads) as pool:
         results = list(pool.map(lambda t: compute(counts, t, span, previous, step), targets))
     if isinstance(source, PrometheusSource):
-        regions = health(source, [region.name for region in settings.regions], span)
+        names = [region.name for region in settings.regions]
+        regions = health(source, names, span)
+        before = [] if previous is None else health(source, names, previous, weekly=False)
         origin = f"{source.queries} queries to {source.url}"
     else:
-        regions = []
+        regions, before = [], []
         origin = f"{counts.description} ({store_note})"
-    return Report(span, previous, results, regions, origin, step, time.time())
+    return Report(span, previous, results, regions, origin, step, time.time(),
+                  changes(results, regions, before) if previous is not None else [])
 
 
 def _pct(value: float | None, digits: int = 3) -> str:
@@ -138,6 +144,37 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
+def _figure(kind: str, value: float | None) -> str:
+    """A figure of the "what changed" section, shown the way its kind is."""
+    match kind:
+        case "ratio":
+            return _pct(value)
+        case "seconds":
+            return _seconds(value)
+        case "size":
+            return _size(value)
+        case _:
+            return "—" if value is None else _count(value)
+
+
+def _change(change: Change) -> str:
+    """The difference of a figure: percentage points, a signed duration, size or count."""
+    difference = change.difference
+    if difference is None:
+        return "—"
+    match change.kind:
+        case "ratio":
+            return _delta(change.now, change.before)
+        case "seconds":
+            return ("+" if difference >= 0 else "-") + _seconds(abs(difference))
+        case "size":
+            return ("+" if difference >= 0 else "-") + _size(abs(difference))
+        case "count":
+            return f"{difference:+,.0f}"
+        case _ as unreachable:
+            assert_never(unreachable)
+
+
 def _size(value: float | None) -> str:
     if value is None:
         return "—"
@@ -160,6 +197,7 @@ def _slug(result: SLOResult) -> str:
 def _environment() -> Environment:
     return environment("registry_slo.report", pct=_pct, delta=_delta, count=_count,
                        fmt_time=_time, dur=human_duration, secs=_seconds, size=_size,
+                       figure=_figure, change=_change,
                        quantiles=QUANTILES)
 
 
@@ -216,11 +254,16 @@ def write_report(report: Report, out: Path) -> list[Path]:
         "slos": [{**asdict(r), "incidents": [{**asdict(i), "duration": i.duration}
                                              for i in r.incidents]}
                  for r in report.results],
-        "health": [{**asdict(h), "weeks": [
+        "health": [{**asdict(h),
+                    "pull": {str(q): v for q, v in h.pull.items()},
+                    "push": {str(q): v for q, v in h.push.items()},
+                    "weeks": [
             {"start": w.start, "end": w.end,
              "pull": {str(q): v for q, v in w.pull.items()},
              "push": {str(q): v for q, v in w.push.items()}} for w in h.weeks]}
             for h in report.health],
+        "changes": [{**asdict(c), "difference": c.difference, "verdict": c.verdict}
+                    for c in report.changes],
     })
     for name, text in (("report.html", html), ("report.md", markdown),
                        ("report.json", json.dumps(document, indent=2, allow_nan=False))):

@@ -49,8 +49,11 @@ class RegionHealth:
     """One region's health figures over the span; ``None``: no data."""
 
     region: str
+    pull: dict[float, float | None] = field(default_factory=dict)
+    push: dict[float, float | None] = field(default_factory=dict)
     weeks: list[Week] = field(default_factory=list)
     reasons: list[tuple[str, float]] = field(default_factory=list)
+    failures: float | None = None
     auth_failure_rate: float | None = None
     lag_p95: float | None = None
     lag_max: float | None = None
@@ -81,8 +84,10 @@ def _weeks(span: Span) -> list[tuple[float, float]]:
     return weeks
 
 
-def health(source: PrometheusSource, regions: Sequence[str], span: Span) -> list[RegionHealth]:
-    """Every region's figures (as many queries as figures and weeks, not regions)."""
+def health(source: PrometheusSource, regions: Sequence[str], span: Span,
+           weekly: bool = True) -> list[RegionHealth]:
+    """Every region's figures (as many queries as figures and weeks, not regions);
+    without ``weekly``, no weekly latency rows (the comparison span needs none)."""
     found = {region: RegionHealth(region) for region in regions}
     window = format_duration(span.seconds)
     at = span.end
@@ -90,15 +95,19 @@ def health(source: PrometheusSource, regions: Sequence[str], span: Span) -> list
     def each(expr: str, when: float = at) -> dict[str, float]:
         return {r: v for r, v in _by_region(source.instant(expr, when)).items() if r in found}
 
-    for start, end in _weeks(span):
+    def percentiles(start: float, end: float) -> dict[str, dict[float, dict[str, float]]]:
         w = format_duration(end - start)
-        figures: dict[str, dict[float, dict[str, float]]] = {}
-        for probe in ("pull", "push"):
-            figures[probe] = {}
-            for q in QUANTILES:
-                figures[probe][q] = each(
-                    f"histogram_quantile({q}, sum by (region, le) (increase("
-                    f'{PROBE_DURATION.bucket}{{probe="{probe}"}}[{w}])))', end)
+        return {probe: {q: each(
+            f"histogram_quantile({q}, sum by (region, le) (increase("
+            f'{PROBE_DURATION.bucket}{{probe="{probe}"}}[{w}])))', end) for q in QUANTILES}
+            for probe in ("pull", "push")}
+
+    whole = percentiles(span.start, span.end)
+    for region, figure in found.items():
+        figure.pull = {q: whole["pull"][q].get(region) for q in QUANTILES}
+        figure.push = {q: whole["push"][q].get(region) for q in QUANTILES}
+    for start, end in _weeks(span) if weekly else ():
+        figures = percentiles(start, end)
         for region, figure in found.items():
             figure.weeks.append(Week(
                 start, end,
@@ -111,8 +120,12 @@ def health(source: PrometheusSource, regions: Sequence[str], span: Span) -> list
         if named.get("region") in found:
             for value in values.values():
                 found[named["region"]].reasons.append((named.get("reason", ""), value))
-    for figure in found.values():
+    # No failure series while probes ran: none failed (0), not "no data".
+    failures = each(f"sum by (region) (increase({PROBE_FAILURES.total}[{window}])) or "
+                    f"0 * sum by (region) (increase({PROBE_REQUESTS.total}[{window}]))")
+    for region, figure in found.items():
         figure.reasons.sort(key=lambda pair: (-pair[1], pair[0]))
+        figure.failures = failures.get(region)
     auth = each(
         f'sum by (region) (increase({PROBE_FAILURES.total}{{probe="auth"}}[{window}])) / '
         f'(sum by (region) (increase({PROBE_REQUESTS.total}{{probe="auth"}}[{window}])) > 0)')

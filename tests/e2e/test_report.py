@@ -168,7 +168,10 @@ def test_the_november_review(
     assert results["pull-latency"]["status"] == ("missed" if 1 - bad / total < 0.99 else
                                                   "met")
     _check_health(document["health"], runs)
+    _check_changes(document, runs)
     markdown = (out / "report.md").read_text()
+    assert "## What changed against 2026-10" in markdown
+    assert "| probe failures | 90 | 0 | +90 | worse |" in markdown
     assert "| pull-availability | r | 99.900% |" in markdown
     for chart in out.glob("charts/*.png"):
         assert chart.read_bytes().startswith(b"\x89PNG")
@@ -203,6 +206,38 @@ def _check_health(health: list[dict[str, Any]], runs: list[ProbeRun]) -> None:
     assert [n for _, n in region["reasons"]] == pytest.approx([60, 30], abs=0.01)
     assert region["lag_p95"] is None
     assert region["storage_end"] is None
+
+
+def _check_changes(document: dict[str, Any], runs: list[ProbeRun]) -> None:
+    """Every figure beside October's: the same values as the sections that show them,
+    October's from the test's own runs."""
+    changes = {c["figure"]: c for c in document["changes"]}
+    assert {c["region"] for c in document["changes"]} == {"r"}
+    results = {s["slo"]: s for s in document["slos"]}
+    for name, result in results.items():
+        attainment = changes[f"{name} attainment"]
+        assert attainment["now"] == result["attainment"]
+        assert attainment["before"] == result["previous_attainment"]
+        consumed = changes[f"{name} budget consumed"]
+        assert (consumed["now"], consumed["before"]) == (result["consumed"],
+                                                         result["previous_consumed"])
+    # October (from the 27th) had no failure and no slow run: November is worse.
+    assert changes["pull-availability attainment"]["verdict"] == "worse"
+    failures = changes["probe failures"]
+    assert (failures["now"], failures["before"]) == pytest.approx((90, 0), abs=0.01)
+    assert failures["verdict"] == "worse" and failures["difference"] == pytest.approx(90)
+    (health,) = document["health"]
+    for span, side in ((NOVEMBER, "now"), (OCTOBER, "before")):
+        durations = sorted(r.seconds for r in runs if span[0] < r.at <= span[1])
+        for q in ("0.5", "0.95", "0.99"):
+            reported = changes[f"pull p{round(float(q) * 100)}"][side]
+            if side == "now":
+                assert reported == health["pull"][q]
+            true = durations[math.ceil(float(q) * len(durations)) - 1]
+            lower, upper = _bucket(true)
+            assert lower <= reported <= upper, (span, q, reported, true)
+    # No push probe and no mirror in either month: not compared, not shown as 0.
+    assert not {"push p95", "replication lag p95", "cache hit ratio"} & set(changes)
 
 
 def test_spans_without_data_are_shown_and_never_counted_as_good(
