@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import io
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -22,7 +23,6 @@ import jinja2
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "Line",
@@ -81,40 +81,81 @@ def _days(at: float) -> float:
     return at / 86400.0
 
 
-def _figure(height: float) -> tuple[Figure, Axes]:
-    import matplotlib
+class _Canvas:
+    """A figure kept for the next chart of its kind (in this thread): a new figure builds
+    its axes, ticks and labels again, a quarter of a chart's time. What one chart adds
+    is removed before the next, so a reused canvas draws the same bytes as a new one."""
 
-    matplotlib.use("Agg")  # no display, no GUI toolkit
-    from matplotlib.figure import Figure
+    def __init__(self, height: float, setup: Callable[[Axes], None]) -> None:
+        import matplotlib
 
-    figure = Figure(figsize=(8, height), dpi=100)
-    # Fixed margins: a layout engine would measure every label again (a third of the time).
-    figure.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.14)
-    return figure, figure.add_subplot()
+        matplotlib.use("Agg")  # no display, no GUI toolkit
+        import matplotlib.dates as mdates
+        from matplotlib.figure import Figure
+
+        self.figure = Figure(figsize=(8, height), dpi=100)
+        # Fixed margins: a layout engine would measure every label again.
+        self.figure.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.14)
+        self.axes = self.figure.add_subplot()
+        self.axes.xaxis_date("UTC")
+        self.formatter = mdates.DateFormatter
+        self.axes.grid(alpha=0.3)
+        setup(self.axes)
+        self.drawn: list[Any] = []
+
+    def begin(self) -> Axes:
+        """The axes, cleared of the previous chart."""
+        for artist in self.drawn:
+            artist.remove()
+        self.drawn.clear()
+        self.axes.set_prop_cycle(None)  # the same colours as on a new figure
+        return self.axes
+
+    def add(self, artist: Any) -> None:
+        """Remember an artist to remove before the next chart."""
+        self.drawn.append(artist)
+
+    def finish(self, title: str, start: float, end: float, date_format: str,
+               legend: Literal["lower left", "upper left"], bottom: float | None = None
+               ) -> bytes:
+        """Scale the axes to what is drawn and write the PNG."""
+        axes = self.axes
+        axes.set_autoscaley_on(True)
+        axes.relim()
+        axes.autoscale_view(scalex=False)
+        if bottom is not None:
+            axes.set_ylim(bottom=bottom)
+        axes.set_xlim(_days(start), _days(end))
+        axes.xaxis.set_major_formatter(
+            self.formatter(date_format, tz="UTC"))  # type: ignore[no-untyped-call]
+        axes.set_title(title, fontsize=10, y=1.0)  # a fixed place: no measuring of the axes
+        axes.legend(loc=legend, fontsize=8)
+        out = io.BytesIO()
+        # No timestamp in the file: the same data gives the same bytes.
+        self.figure.savefig(out, format="png", metadata={"Software": None})
+        return out.getvalue()
 
 
-def _finish(figure: Figure, axes: Axes, title: str, start: float, end: float,
-            date_format: str, legend: Literal["lower left", "upper left"]) -> bytes:
-    import matplotlib.dates as mdates
-
-    axes.set_xlim(_days(start), _days(end))
-    axes.xaxis_date("UTC")
-    axes.xaxis.set_major_formatter(
-        mdates.DateFormatter(date_format, tz="UTC"))  # type: ignore[no-untyped-call]
-    axes.set_title(title, fontsize=10)
-    axes.grid(alpha=0.3)
-    axes.legend(loc=legend, fontsize=8)
-    out = io.BytesIO()
-    # No timestamp in the file: the same data gives the same bytes.
-    figure.savefig(out, format="png", metadata={"Software": None})
-    return out.getvalue()
+_canvases = threading.local()
 
 
-def _shade(axes: Axes, shades: Sequence[Shade]) -> None:
-    for shade in shades:
-        axes.axvspan(_days(shade.start), _days(shade.end),
-                     alpha=0.3 if shade.kind == "gap" else 0.25,
-                     color=SHADE_COLOURS.get(shade.kind, SHADE_COLOURS["page"]), linewidth=0)
+def _canvas(kind: str, height: float, setup: Callable[[Axes], None]) -> _Canvas:
+    found: _Canvas | None = getattr(_canvases, kind, None)
+    if found is None:
+        found = _Canvas(height, setup)
+        setattr(_canvases, kind, found)
+    return found
+
+
+def _setup_burn_down(axes: Axes) -> None:
+    axes.axhline(0, color="black", linewidth=0.5)
+    axes.set_ylabel("error budget left (%)")
+
+
+def _setup_burn_rate(axes: Axes) -> None:
+    axes.axhline(1, color="#7f7f7f", linewidth=1, linestyle=":", label="1x (budget pace)")
+    axes.set_yscale("symlog", linthresh=1.0)
+    axes.set_ylabel("burn rate")
 
 
 def burn_down_png(title: str, start: float, end: float, lines: Sequence[Line],
@@ -130,17 +171,20 @@ def burn_down_png(title: str, start: float, end: float, lines: Sequence[Line],
         shades: incidents and gaps to shade.
         date_format: ``strftime`` format of the time axis.
     """
-    figure, axes = _figure(3)
-    axes.plot([_days(start), _days(end)], [100, 0], linestyle="--", color="#7f7f7f",
-              linewidth=1, label="ideal")
+    canvas = _canvas("burn_down", 3, _setup_burn_down)
+    axes = canvas.begin()
+    canvas.add(*axes.plot([_days(start), _days(end)], [100, 0], linestyle="--",
+                          color="#7f7f7f", linewidth=1, label="ideal"))
     for line in lines:
         if len(line.points) > 1:
-            axes.plot([_days(t) for t, _ in line.points], [100 * v for _, v in line.points],
-                      linewidth=1.5, label=line.label)
-    _shade(axes, shades)
-    axes.axhline(0, color="black", linewidth=0.5)
-    axes.set_ylabel("error budget left (%)")
-    return _finish(figure, axes, title, start, end, date_format, "lower left")
+            canvas.add(*axes.plot([_days(t) for t, _ in line.points],
+                                  [100 * v for _, v in line.points], linewidth=1.5,
+                                  label=line.label))
+    for shade in shades:
+        canvas.add(axes.axvspan(_days(shade.start), _days(shade.end),
+                                alpha=0.3 if shade.kind == "gap" else 0.25, linewidth=0,
+                                color=SHADE_COLOURS.get(shade.kind, SHADE_COLOURS["page"])))
+    return canvas.finish(title, start, end, date_format, "lower left")
 
 
 def burn_rate_png(title: str, start: float, end: float, lines: Sequence[Line],
@@ -157,16 +201,14 @@ def burn_rate_png(title: str, start: float, end: float, lines: Sequence[Line],
         thresholds: ``(label, burn rate)`` lines to draw across the chart.
         date_format: ``strftime`` format of the time axis.
     """
-    figure, axes = _figure(2.6)
+    canvas = _canvas("burn_rate", 2.6, _setup_burn_rate)
+    axes = canvas.begin()
     for line in lines:
         if line.points:
-            axes.plot([_days(t) for t, _ in line.points], [v for _, v in line.points],
-                      linewidth=1.5, label=line.label)
-    axes.axhline(1, color="#7f7f7f", linewidth=1, linestyle=":", label="1x (budget pace)")
+            canvas.add(*axes.plot([_days(t) for t, _ in line.points],
+                                  [v for _, v in line.points], linewidth=1.5,
+                                  label=line.label))
     for label, value in thresholds:
-        axes.axhline(value, color=SHADE_COLOURS["page"], linewidth=1, linestyle="--",
-                     label=label)
-    axes.set_yscale("symlog", linthresh=1.0)
-    axes.set_ylim(bottom=0)
-    axes.set_ylabel("burn rate")
-    return _finish(figure, axes, title, start, end, date_format, "upper left")
+        canvas.add(axes.axhline(value, color=SHADE_COLOURS["page"], linewidth=1,
+                                linestyle="--", label=label))
+    return canvas.finish(title, start, end, date_format, "upper left", bottom=0)
