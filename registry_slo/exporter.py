@@ -168,6 +168,7 @@ class Exporter:
             if self.regions is not None and state.name not in self.regions:
                 continue  # a cache's upstream, used by the cache probe only
             self.metrics.regions.track_clock(state.name, state.client.clock.value)
+            self.metrics.regions.track_rate_limits(state.name, state.client.rate_limits)
             if state.config.base_url.startswith("https://"):
                 self.metrics.regions.track_certificate(
                     state.name, state.client.certificate_expiry

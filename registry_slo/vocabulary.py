@@ -32,6 +32,11 @@ __all__ = [
     "PROBE_LAST_RUN",
     "PROBE_REQUESTS",
     "PROBE_SKIPPED",
+    "RATE_LIMIT_LIMIT",
+    "RATE_LIMIT_MALFORMED",
+    "RATE_LIMIT_REMAINING",
+    "RATE_LIMIT_RESET",
+    "RATE_LIMIT_WINDOW",
     "REGISTRY_DURATION",
     "REGISTRY_FAILURES",
     "REGISTRY_REQUESTS",
@@ -174,6 +179,11 @@ PROBE_LAST_RUN = Series("registry_slo_probe_last_run_timestamp_seconds")
 PROBES_CONFIGURED = Series("registry_slo_probes_configured")
 REPLICATION_LAG = Series("registry_slo_replication_lag_seconds")
 CERTIFICATE_EXPIRY = Series("registry_slo_tls_certificate_expiry_timestamp_seconds")
+RATE_LIMIT_REMAINING = Series("registry_slo_rate_limit_remaining")
+RATE_LIMIT_LIMIT = Series("registry_slo_rate_limit_limit")
+RATE_LIMIT_WINDOW = Series("registry_slo_rate_limit_window_seconds")
+RATE_LIMIT_RESET = Series("registry_slo_rate_limit_reset_seconds")
+RATE_LIMIT_MALFORMED = Series("registry_slo_rate_limit_header_errors")
 REGISTRY_REQUESTS = Series("registry_slo_registry_requests")
 REGISTRY_FAILURES = Series("registry_slo_registry_request_failures")
 REGISTRY_DURATION = Series("registry_slo_registry_request_duration_seconds")

@@ -122,6 +122,9 @@ class AlertingConfig(Strict):
             traffic a region's ingest sources see fails authentication (M11, F7).
         certificate_expiry_warning: ``RegistryCertificateExpiring`` fires when the
             registry's TLS certificate expires within this time.
+        rate_limit_headroom: ``RegistryRateLimitHeadroomLow`` (ticket) fires when less
+            than this share of a registry's rate-limit quota is left (F9);
+            ``RegistryRateLimitExhausted`` pages when none is.
         protected_repositories: repositories where moving a tag is an incident
             (``RegistryProtectedTagOverwritten``, F4); they must be labelled, i.e. in
             ``ingest.repositories.allow`` or its top-N.
@@ -137,6 +140,7 @@ class AlertingConfig(Strict):
     storage_threshold: float = Field(default=0.7, gt=0, lt=1)
     auth_failure_ratio: float = Field(default=0.05, gt=0, lt=1)
     certificate_expiry_warning: Duration = 14 * 86400.0
+    rate_limit_headroom: float = Field(default=0.2, gt=0, lt=1)
     protected_repositories: tuple[str, ...] = ()
 
     @model_validator(mode="after")

@@ -104,6 +104,13 @@ class ProbeConfig(Strict):
         description="probes to run; default push, pull, auth (pull, auth, cache for a cache)",
     )
     canary_tag: str = "canary"
+    pull_method: Literal["get", "head"] = Field(
+        default="get",
+        description="head: the pull probe resolves the canary by tag and by digest and "
+        "checks its blobs with HEAD only, downloading and verifying nothing, for "
+        "registries that meter pulls (Docker Hub counts manifest GETs, not HEADs): "
+        "probing does not spend the quota it measures",
+    )
 
     @field_validator("repository")
     @classmethod

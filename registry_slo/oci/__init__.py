@@ -24,6 +24,7 @@ from registry_slo.oci._exceptions import (
     TransportError,
 )
 from registry_slo.oci._metering import Meter, current_meter, metered, phase
+from registry_slo.oci._ratelimit import Quota, RateLimits, read_rate_limits
 
 __all__ = [
     "USER_AGENT",
@@ -39,7 +40,9 @@ __all__ = [
     "NotFound",
     "OperationTimeout",
     "ProtocolViolation",
+    "Quota",
     "RateLimited",
+    "RateLimits",
     "Reason",
     "RegistryClient",
     "RegistryError",
@@ -52,6 +55,7 @@ __all__ = [
     "metered",
     "parse_www_authenticate",
     "phase",
+    "read_rate_limits",
     "reason_for_status",
     "sha256_digest",
 ]

@@ -23,6 +23,7 @@ from registry_slo.oci._clock import ClockOffset
 from registry_slo.oci._errors import error_from_exception, error_from_response
 from registry_slo.oci._exceptions import DigestMismatch, ProtocolViolation
 from registry_slo.oci._metering import current_meter, phase
+from registry_slo.oci._ratelimit import RateLimits
 from registry_slo.oci._transport import ANSWER_LIMIT, read_body, send
 
 __all__ = ["Manifest", "RegistryClient", "sha256_digest"]
@@ -113,6 +114,8 @@ class RegistryClient:
         self.auth = TokenAuth(self._http, credentials, httpx.URL(self.base_url).host)
         self.clock = ClockOffset()
         """The registry's clock offset, estimated from every answer's ``Date`` header."""
+        self.rate_limits = RateLimits()
+        """What the registry's answers say of its rate limits (policy, quota, remaining)."""
         self.certificate_not_after: float | None = None
         """Unix time at which the registry's TLS certificate expires (verified https)."""
 
@@ -160,6 +163,7 @@ class RegistryClient:
             sent_at = time.time()
             response = await send(self._http, request)
             self.clock.observe(response.headers.get("date"), sent_at, time.time())
+            self.rate_limits.observe(response.headers, response.status_code)
             if url.startswith("https://"):
                 self._note_certificate(response)
             _count_sent(content)

@@ -1,11 +1,19 @@
-"""The pull probe: a canary image by tag, then by digest, every blob verified (M2, M3)."""
+"""The pull probe: a canary image by tag, then by digest, every blob verified (M2, M3);
+or, for registries that meter pulls, the same by ``HEAD`` only (``pull_method: head``)."""
 
 from __future__ import annotations
 
 import structlog
 
 from registry_slo._units import LARGEST_SIZE
-from registry_slo.oci import NotFound, ProtocolViolation, RegistryClient, media, phase
+from registry_slo.oci import (
+    DigestMismatch,
+    NotFound,
+    ProtocolViolation,
+    RegistryClient,
+    media,
+    phase,
+)
 from registry_slo.probes._base import Outcome, Probe
 from registry_slo.probes._content import canary_image
 from registry_slo.probes._region import RegionState
@@ -78,6 +86,42 @@ async def pull_and_verify(client: RegistryClient, repository: str, reference: st
     return by_tag.digest
 
 
+async def pull_by_head(client: RegistryClient, repository: str, reference: str,
+                       digest: str, blobs: list[str]) -> str:
+    """Resolve ``reference`` by tag and by digest and check that ``blobs`` exist, with
+    ``HEAD`` requests only (which metered registries do not count).
+
+    Timed as the ``manifest`` and ``download`` phases, like a full pull.
+
+    Args:
+        client: the region's client.
+        repository: the canary's repository.
+        reference: its tag.
+        digest: the manifest digest the tag must resolve to (the canary's).
+        blobs: the digests of its config and layers.
+
+    Returns:
+        The manifest digest.
+
+    Raises:
+        NotFound: the tag, the manifest or a blob is missing.
+        DigestMismatch: the tag or the digest resolves to another manifest.
+    """
+    with phase("manifest"):
+        by_tag = await client.head_manifest(repository, reference)
+        if by_tag is None:
+            raise NotFound(f"manifest {reference} not found (HEAD)")
+        if by_tag != digest:
+            raise DigestMismatch(f"{reference} resolves to {by_tag}, not the canary {digest}")
+        if await client.head_manifest(repository, digest) != digest:
+            raise DigestMismatch(f"HEAD of manifest {digest} names another digest")
+    with phase("download"):
+        for blob in blobs:
+            if not await client.blob_exists(repository, blob):
+                raise NotFound(f"blob {blob} not found (HEAD)")
+    return digest
+
+
 class PullProbe(Probe):
     """Pull the canary by tag and by digest; download and verify config and layers.
 
@@ -100,8 +144,15 @@ class PullProbe(Probe):
 
     async def run(self) -> Outcome:
         client, repository = self.state.client, self.state.repository
+        probe = self.state.config.probe
         try:
-            digest = await pull_and_verify(client, repository, self.state.config.probe.canary_tag)
+            if probe.pull_method == "head":
+                image = canary_image(probe.blob_size)
+                digest = await pull_by_head(
+                    client, repository, probe.canary_tag, image.manifest.digest,
+                    [image.config.digest, image.layer.digest])
+            else:
+                digest = await pull_and_verify(client, repository, probe.canary_tag)
         except NotFound:
             self.state.canary_digest = None  # re-seed next time (deleted, or GC'd)
             raise

@@ -1,4 +1,5 @@
-"""Region health: replication lag, registry clocks, TLS certificates, pull-through caches.
+"""Region health: replication lag, registry clocks, TLS certificates, pull-through caches,
+rate-limit headroom.
 
 What the multi-region probes learn about a region beyond each run's result (M6, M13):
 most of it is computed at scrape from what the probes last saw (the lag keeps growing
@@ -10,13 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from prometheus_client import Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from registry_slo.oci import RateLimits
 from registry_slo.telemetry._last_read import RegistryCacheCounters
 from registry_slo.telemetry._series import SeriesGroup
-from registry_slo.vocabulary import CERTIFICATE_EXPIRY, LAG_BUCKETS, REPLICATION_LAG
+from registry_slo.vocabulary import (
+    CERTIFICATE_EXPIRY,
+    LAG_BUCKETS,
+    RATE_LIMIT_LIMIT,
+    RATE_LIMIT_MALFORMED,
+    RATE_LIMIT_REMAINING,
+    RATE_LIMIT_RESET,
+    RATE_LIMIT_WINDOW,
+    REPLICATION_LAG,
+)
 
 __all__ = ["RegionMetrics"]
 
@@ -44,6 +55,46 @@ class _ReplicationLag(Collector):
         yield family
 
 
+class _RateLimits(Collector):
+    """The rate-limit series, read at scrape from each region's client: a figure the
+    registry has not stated has no sample (never 0)."""
+
+    def __init__(self) -> None:
+        self.regions: dict[str, RateLimits] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["region", "policy"]
+        remaining = GaugeMetricFamily(
+            RATE_LIMIT_REMAINING.name,
+            "Requests left in the current rate-limit window, as the registry's last answer "
+            "stated it (RateLimit-Remaining, RateLimit r=, 0 after a 429); restored to the "
+            "limit once the stated reset has passed.", labels=labels)
+        limit = GaugeMetricFamily(
+            RATE_LIMIT_LIMIT.name,
+            "Requests allowed per rate-limit window (RateLimit-Limit, RateLimit-Policy q=).",
+            labels=labels)
+        window = GaugeMetricFamily(
+            RATE_LIMIT_WINDOW.name,
+            "Length of the rate-limit window in seconds (w=).", labels=labels)
+        reset = GaugeMetricFamily(
+            RATE_LIMIT_RESET.name,
+            "Seconds until the quota is restored (RateLimit-Reset, t=, Retry-After on a "
+            "429), counting down from the answer that stated it.", labels=labels)
+        malformed = CounterMetricFamily(
+            RATE_LIMIT_MALFORMED.name,
+            "Rate-limit headers that could not be read (ignored; the probe is unaffected).",
+            labels=["region", "header"])
+        for region, limits in sorted(self.regions.items()):
+            for quota in limits.current():
+                for family, value in ((remaining, quota.remaining), (limit, quota.limit),
+                                      (window, quota.window), (reset, quota.reset)):
+                    if value is not None:
+                        family.add_metric([region, quota.policy], value)
+            for header, count in sorted(limits.malformed_counts().items()):
+                malformed.add_metric([region, header], count)
+        yield from (remaining, limit, window, reset, malformed)
+
+
 class RegionMetrics(SeriesGroup):
     """The region health series (their values are read at scrape from ``track_*``)."""
 
@@ -67,6 +118,7 @@ class RegionMetrics(SeriesGroup):
             registry=None,
         ))
         self.cache_counters = self.add(RegistryCacheCounters())
+        self.rate_limits = self.add(_RateLimits())
         self.certificate_expiry = self.add(Gauge(
             CERTIFICATE_EXPIRY.name,
             "Unix time at which the registry's TLS certificate expires, as presented to the "
@@ -106,6 +158,15 @@ class RegionMetrics(SeriesGroup):
             offset: seconds (registry - exporter), read at every scrape.
         """
         self.clock_offset.labels(region).set_function(offset)
+
+    def track_rate_limits(self, region: str, limits: RateLimits) -> None:
+        """Serve what ``region``'s registry says of its rate limits (read at scrape).
+
+        Args:
+            region: the region.
+            limits: its client's :attr:`~registry_slo.oci.RegistryClient.rate_limits`.
+        """
+        self.rate_limits.regions[region] = limits
 
     def track_certificate(self, region: str, expiry: Callable[[], float]) -> None:
         """Serve ``expiry()`` as the TLS certificate expiry of ``region``'s registry.

@@ -13,6 +13,8 @@ Modes (see `FaultMode`), switchable at run time with `FaultProxy.set_mode`:
 - ``corrupt_blobs``: forward, but flip the first body byte of successful
   ``GET .../blobs/sha256:...`` responses.
 - ``delay``: wait N seconds, then forward.
+- ``headers``: forward, adding the fault's ``headers`` to the registry's answer (rate-limit
+  headers a metered registry would send, well-formed or not).
 
 A fault may be limited to request paths matching a regex, to some methods, to the
 first N matching requests, and to a random share of them (seeded); other requests pass
@@ -79,6 +81,7 @@ class FaultMode(enum.StrEnum):
     STATUS = "status"
     CORRUPT_BLOBS = "corrupt_blobs"
     DELAY = "delay"
+    HEADERS = "headers"
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class Fault:
             e.g. 429 → ``TOOMANYREQUESTS``, otherwise ``UNKNOWN``).
         message: OCI error message in the body.
         retry_after: ``Retry-After`` header value (seconds) for ``status`` mode.
-        headers: extra response headers for ``status`` mode.
+        headers: extra response headers for ``status`` and ``headers`` modes.
         delay: seconds to wait before forwarding in ``delay`` mode.
         path: regex searched in the request target; ``None`` matches every path.
         methods: upper-case methods the fault applies to; ``None`` matches all.
@@ -405,7 +408,10 @@ class FaultProxy:
                         and method == "GET"
                         and "/blobs/sha256:" in target
                     )
-                    upstream = await self._forward(conn, writer, request, body, upstream, corrupt)
+                    extra = fault.headers if fault is not None and mode is FaultMode.HEADERS \
+                        else {}
+                    upstream = await self._forward(conn, writer, request, body, upstream, corrupt,
+                                                   extra)
                 if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
                     break
                 conn.start_next_cycle()
@@ -535,6 +541,7 @@ class FaultProxy:
         body: bytes,
         upstream: _Upstream | None,
         corrupt: bool,
+        extra: Mapping[str, str],
     ) -> _Upstream | None:
         try:
             if upstream is None:
@@ -565,7 +572,8 @@ class FaultProxy:
             conn.send(
                 h11.Response(
                     status_code=response.status_code,
-                    headers=self._client_headers(response),
+                    headers=[*self._client_headers(response),
+                             *((k.encode(), v.encode()) for k, v in extra.items())],
                     reason=response.reason,
                 )
             )

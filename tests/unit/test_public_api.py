@@ -11,7 +11,8 @@ def test_oci_public_api() -> None:
         "USER_AGENT", "AccessDenied", "AuthenticationFailed", "Challenge", "ClockOffset",
         "ConnectFailed", "Credentials", "DigestMismatch", "Manifest", "Meter", "NotFound",
         "OperationTimeout",
-        "ProtocolViolation", "RateLimited", "Reason", "RegistryClient", "RegistryError",
+        "ProtocolViolation", "Quota", "RateLimited", "RateLimits", "Reason", "RegistryClient",
+        "RegistryError", "read_rate_limits",
         "ResponseError", "ServerError", "TLSFailed", "TransportError", "current_meter",
         "media", "metered", "parse_www_authenticate", "phase", "reason_for_status", "sha256_digest",
     ])

@@ -18,6 +18,8 @@ from registry_slo.vocabulary import (
     PROBE_LAST_RUN,
     PROBE_SKIPPED,
     PROBES_CONFIGURED,
+    RATE_LIMIT_LIMIT,
+    RATE_LIMIT_REMAINING,
     REGISTRY_FAILURES,
     REGISTRY_REQUESTS,
     REPLICATION_LAG,
@@ -39,6 +41,10 @@ __all__ = [
     "NEVER_RAN_ALERT",
     "NOT_RUNNING_ALERT",
     "NOT_RUNNING_INTERVALS",
+    "RATE_LIMIT_EXHAUSTED_ALERT",
+    "RATE_LIMIT_EXHAUSTED_FOR",
+    "RATE_LIMIT_LOW_ALERT",
+    "RATE_LIMIT_LOW_FOR",
     "REPLICATION_LAG_ALERT",
     "REPLICATION_LAG_FOR",
     "SKIPPED_ALERT",
@@ -65,6 +71,8 @@ STORAGE_ALERT = "RegistryStorageHigh"
 AUTH_SPIKE_ALERT = "RegistryAuthFailureSpike"
 CERTIFICATE_ALERT = "RegistryCertificateExpiring"
 TAG_OVERWRITE_ALERT = "RegistryProtectedTagOverwritten"
+RATE_LIMIT_LOW_ALERT = "RegistryRateLimitHeadroomLow"
+RATE_LIMIT_EXHAUSTED_ALERT = "RegistryRateLimitExhausted"
 
 NOT_RUNNING_INTERVALS = 3
 """A probe whose last run is older than this many intervals (plus the age of the
@@ -81,6 +89,8 @@ AUTH_SPIKE_WINDOW = 600
 AUTH_SPIKE_MIN_RATE = 0.1
 """Requests per second below which a region's auth failure ratio is not judged."""
 AUTH_SPIKE_FOR = 600
+RATE_LIMIT_LOW_FOR = 900
+RATE_LIMIT_EXHAUSTED_FOR = 300
 
 _PROBE = "{{ $labels.probe }}"
 
@@ -267,6 +277,43 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig,
             runbook="registry-auth-failure-spike",
             about=name,
             for_seconds=AUTH_SPIKE_FOR,
+        ),
+    ]
+    remaining = f"{RATE_LIMIT_REMAINING.name}{sel}"
+    headroom = num(alerting.rate_limit_headroom)
+    rules += [
+        AlertRule(
+            name=RATE_LIMIT_LOW_ALERT,
+            # Exhausted (0) is the page's: "> 0" keeps the ticket to "running low".
+            expr=f"min by (region, policy) (\n  {remaining}\n  /\n"
+            f"  ({RATE_LIMIT_LIMIT.name}{sel} > 0)\n) < {headroom} > 0\n",
+            severity="ticket",
+            summary=f"{name} rate limit {{{{ $labels.policy }}}} is running low",
+            description=(
+                f"Less than {num(100 * alerting.rate_limit_headroom)}% of {name}'s "
+                "rate-limit quota ({{ $labels.policy }}) has been left for "
+                f"{format_duration(RATE_LIMIT_LOW_FOR)}, as the registry's answers state "
+                "it: CI pushes and pulls will soon get 429s (F9). Spread the load, use an "
+                "authenticated or paid quota, or a pull-through cache."
+            ),
+            runbook="registry-rate-limit-low",
+            about=name,
+            for_seconds=RATE_LIMIT_LOW_FOR,
+        ),
+        AlertRule(
+            name=RATE_LIMIT_EXHAUSTED_ALERT,
+            expr=f"max by (region, policy) ({remaining}) == 0\n",
+            severity="page",
+            summary=f"{name} rate limit {{{{ $labels.policy }}}} is exhausted",
+            description=(
+                f"{name}'s rate-limit quota ({{{{ $labels.policy }}}}) has been spent for "
+                f"{format_duration(RATE_LIMIT_EXHAUSTED_FOR)}: the registry answers 429 "
+                "until it resets (registry_slo_rate_limit_reset_seconds); pulls and pushes "
+                "fail (F9)."
+            ),
+            runbook="registry-rate-limit-exhausted",
+            about=name,
+            for_seconds=RATE_LIMIT_EXHAUSTED_FOR,
         ),
     ]
     if region.base_url.startswith("https://"):

@@ -62,6 +62,7 @@ class DashboardContext:
         stale_after: seconds after which a probe counts as not running (the longest
             probe interval times the ``RegistryProbeNotRunning`` factor).
         storage_threshold: ``alerting.storage_threshold`` (share of capacity).
+        rate_limit_headroom: ``alerting.rate_limit_headroom`` (share of a quota).
     """
 
     slos: tuple[SLOView, ...]
@@ -69,6 +70,7 @@ class DashboardContext:
     lag_alert_threshold: float
     stale_after: float
     storage_threshold: float
+    rate_limit_headroom: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardContext:
@@ -98,6 +100,7 @@ class DashboardContext:
             lag_alert_threshold=settings.alerting.replication_lag_threshold,
             stale_after=NOT_RUNNING_INTERVALS * max(intervals),
             storage_threshold=settings.alerting.storage_threshold,
+            rate_limit_headroom=settings.alerting.rate_limit_headroom,
         )
 
     def slo_for(self, kind: str, probe: str | None = None) -> SLOView | None:

@@ -1,5 +1,5 @@
-"""The On-call dashboard: what is firing and burning now, pull latency, auth, failure
-reasons, replication lag and probes that stopped running."""
+"""The On-call dashboard: what is firing and burning now, pull latency, auth and
+rate-limit headroom, failure reasons, replication lag and probes that stopped running."""
 
 from __future__ import annotations
 
@@ -32,6 +32,9 @@ from registry_slo.vocabulary import (
     PROBE_FAILURES,
     PROBE_LAST_RUN,
     PROBE_REQUESTS,
+    RATE_LIMIT_LIMIT,
+    RATE_LIMIT_REMAINING,
+    RATE_LIMIT_RESET,
     REPLICATION_LAG,
 )
 
@@ -151,6 +154,30 @@ def _auth_row(board: Board, ctx: DashboardContext) -> None:
                     instant=True)],
             units.NoUnit, size=(6, 7), steps=[(None, "red"), (1.0, "green")],
             mappings=[("1", "up", "green"), ("0", "down", "red")],
+        ),
+    )
+    headroom = ctx.rate_limit_headroom
+    board.add(
+        bar_gauge(
+            "Rate-limit headroom",
+            "Share of each rate-limit quota left, as the registries' answers to the probes "
+            "state it (RateLimit headers, Docker Hub's ratelimit-*; 0 after a 429). Red: "
+            f"under {100 * headroom:g}%, where RegistryRateLimitHeadroomLow opens a ticket; "
+            "none left pages (RegistryRateLimitExhausted). Empty: the registry sends no "
+            "rate-limit headers.",
+            [Target(f"min by (region, policy) (\n  {RATE_LIMIT_REMAINING.name}{sel()}\n  /\n"
+                    f"  ({RATE_LIMIT_LIMIT.name}{sel()} > 0)\n)", "{{region}} {{policy}}",
+                    instant=True)],
+            units.PercentUnit, size=(12, 6), decimals=0, min_value=0.0, max_value=1.0,
+            steps=[(None, "red"), (headroom, "green")],
+        ),
+        time_series(
+            "Seconds until the quota resets",
+            "Seconds until each rate-limit quota is restored, counting down from the "
+            "registry's last statement (RateLimit-Reset, t=, Retry-After on a 429).",
+            [Target(f"max by (region, policy) ({RATE_LIMIT_RESET.name}{sel()})",
+                    "{{region}} {{policy}}")],
+            units.Seconds, size=(12, 6),
         ),
     )
 

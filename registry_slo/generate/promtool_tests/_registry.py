@@ -1,7 +1,7 @@
 """The promtool tests of the registry alerts: probes not running (stalled and never
 run), skipped runs, blob integrity errors, rejected credentials, storage, an
-authentication failure spike, an expiring certificate, a moved protected tag, and
-replication lag."""
+authentication failure spike, rate-limit headroom running low and exhausted, an expiring
+certificate, a moved protected tag, and replication lag."""
 
 from __future__ import annotations
 
@@ -21,6 +21,10 @@ from registry_slo.generate.alerts import (
     CERTIFICATE_ALERT,
     NEVER_RAN_ALERT,
     NOT_RUNNING_ALERT,
+    RATE_LIMIT_EXHAUSTED_ALERT,
+    RATE_LIMIT_EXHAUSTED_FOR,
+    RATE_LIMIT_LOW_ALERT,
+    RATE_LIMIT_LOW_FOR,
     REPLICATION_LAG_ALERT,
     REPLICATION_LAG_FOR,
     SKIPPED_ALERT,
@@ -46,6 +50,8 @@ from registry_slo.vocabulary import (
     PROBE_LAST_RUN,
     PROBE_SKIPPED,
     PROBES_CONFIGURED,
+    RATE_LIMIT_LIMIT,
+    RATE_LIMIT_REMAINING,
     REGISTRY_FAILURES,
     REGISTRY_REQUESTS,
     REPLICATION_LAG,
@@ -211,6 +217,39 @@ def _auth_spike_test(region: RegionConfig, alerting: AlertingConfig,
     )
 
 
+def _rate_limit_test(region: RegionConfig, alerting: AlertingConfig,
+                     rules: _Rules, t: Timing) -> dict[str, Any]:
+    """A quota of 1,000 spent in steps: half left, then under the headroom share (the
+    ticket, after its ``for``), then none (the page; the ticket clears: exhausted is
+    the page's)."""
+    limit = 1000.0
+    low_at, spent_at = 20 * MINUTE, 50 * MINUTE
+    low = math.floor(limit * alerting.rate_limit_headroom / 2)
+    samples = t.samples(HOUR + 20 * MINUTE)
+    remaining = [
+        limit / 2 if at < low_at else (low if at < spent_at else 0.0)
+        for at in (i * t.scrape for i in range(samples))
+    ]
+    labels = {"region": region.name, "policy": "default"}
+    ticket_at = t.round_up(t.next_sample(low_at) + RATE_LIMIT_LOW_FOR + t.evaluation)
+    page_at = t.round_up(t.next_sample(spent_at) + RATE_LIMIT_EXHAUSTED_FOR + t.evaluation)
+    return t.scenario(
+        f"{region.name}: rate-limit quota running low, then exhausted",
+        [
+            series(RATE_LIMIT_REMAINING.name, labels, remaining),
+            series(RATE_LIMIT_LIMIT.name, labels, [limit] * samples),
+        ],
+        [
+            *no_alerts([RATE_LIMIT_LOW_ALERT, RATE_LIMIT_EXHAUSTED_ALERT],
+                       [low_at - t.evaluation, t.round_up(low_at + RATE_LIMIT_LOW_FOR)
+                        - 2 * t.evaluation]),
+            _fires(rules, RATE_LIMIT_LOW_ALERT, ticket_at, labels),
+            *no_alerts([RATE_LIMIT_LOW_ALERT], [page_at]),
+            _fires(rules, RATE_LIMIT_EXHAUSTED_ALERT, page_at, labels),
+        ],
+    )
+
+
 def _certificate_test(region: RegionConfig, alerting: AlertingConfig,
                       rules: _Rules, t: Timing) -> dict[str, Any]:
     expires = alerting.certificate_expiry_warning + 30 * MINUTE  # in the window after 30m
@@ -323,6 +362,10 @@ def _fresh_series(region: RegionConfig, alerting: AlertingConfig, sources: Seque
         for repository in alerting.protected_repositories:
             out.append(series(TAG_OVERWRITES.total,
                               {"region": region.name, "repository": repository}, zeros))
+    # A metered registry with its whole quota left.
+    quota = {"region": region.name, "policy": "default"}
+    out += [series(RATE_LIMIT_REMAINING.name, quota, [100.0] * n),
+            series(RATE_LIMIT_LIMIT.name, quota, [100.0] * n)]
     if region.base_url.startswith("https://"):
         out.append(series(CERTIFICATE_EXPIRY.name, {"region": region.name},
                           [alerting.certificate_expiry_warning + 90 * 86400.0] * n))
@@ -364,6 +407,7 @@ def _region_tests(region: RegionConfig, alerting: AlertingConfig,
         *_counter_tests(region, rules, counter_window(prometheus), t),
         _storage_test(region, alerting, rules, t),
         _auth_spike_test(region, alerting, rules, prometheus.window(AUTH_SPIKE_WINDOW), t),
+        _rate_limit_test(region, alerting, rules, t),
     ]
     # The optional alerts are tested when the region has them.
     if CERTIFICATE_ALERT in rules:
