@@ -8,6 +8,9 @@ traces to an OTLP receiver and reading both registries' logs, and a real Prometh
 scraping it every second with the rules ``registry-slo generate`` writes for the same
 SLOs as ``examples/regions.yaml``.
 
+The probes reach eu-west through the fault proxy, which adds the rate-limit headers of a
+metered registry to its answers (the rate-limit panels then have series).
+
 Shortened intervals (stated as the issue asks): probes every 2 s (example: 30 s),
 scrapes every 1 s, and rule evaluation every 2 s instead of the 1 m the generated
 promtool tests assume. The rules themselves are the generated ones, unchanged.
@@ -48,7 +51,7 @@ import httpx
 import pytest
 import yaml
 from conftest import require_binary
-from harness import push_image
+from harness import FaultMode, FaultProxy, push_image
 from harness.otlp import OTLPReceiver
 from harness.prometheus import LocalPrometheus, PrometheusQueryError, scrape_job
 
@@ -185,8 +188,13 @@ def _page_bound(out: Path) -> float:
     return parse_duration(match.group(1))
 
 
-def _exporter_config(us: LocalRegistry, eu: LocalRegistry, cache: LocalRegistry,
-                     receiver: OTLPReceiver, port: int) -> dict[str, Any]:
+METERED = {"RateLimit-Policy": '"pulls";q=1000;w=21600', "RateLimit": '"pulls";r=900;t=1800'}
+"""What eu-west's answers to the probes carry: it plays a metered registry (F9)."""
+
+
+def _exporter_config(us: LocalRegistry, eu: LocalRegistry, eu_url: str,
+                     cache: LocalRegistry, receiver: OTLPReceiver,
+                     port: int) -> dict[str, Any]:
     example = yaml.safe_load(EXAMPLE.read_text())
     return {
         "listen": f"127.0.0.1:{port}",
@@ -195,7 +203,7 @@ def _exporter_config(us: LocalRegistry, eu: LocalRegistry, cache: LocalRegistry,
                                "blob_size": "16KiB", "repository": "registry-slo/probe"}},
         "regions": [
             {"name": "us-east", "url": us.url, "probe": {"enabled": ["push", "pull", "auth"]}},
-            {"name": "eu-west", "url": eu.url, "replicates_from": "us-east",
+            {"name": "eu-west", "url": eu_url, "replicates_from": "us-east",
              "probe": {"enabled": ["pull", "auth"]}},
             {"name": "ap-south-cache", "url": cache.url, "pull_through_cache_of": "us-east",
              "debug_vars_url": f"{cache.debug_url}/debug/vars",
@@ -229,8 +237,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         cache = stack.enter_context(LocalRegistry(
             proxy_remote_url=us.url, debug_metrics=True, log_path=tmp / "cache.log"))
         receiver = stack.enter_context(OTLPReceiver())
+        # The probes reach eu-west through a proxy adding rate-limit headers.
+        metered = stack.enter_context(FaultProxy(eu.url))
+        metered.set_mode(FaultMode.HEADERS, headers=METERED)
         port = free_port()
-        config = _exporter_config(us, eu, cache, receiver, port)
+        config = _exporter_config(us, eu, metered.url, cache, receiver, port)
         config_path = tmp / "regions.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         settings = load_config(config_path)
