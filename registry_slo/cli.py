@@ -341,7 +341,7 @@ def _replay(args: argparse.Namespace) -> int:
         source = wanted[0]
         log_format = log_format or source.format
         options.update(region=source.region, source=source.name, mapping=source.mapping,
-                       max_line_bytes=source.max_line_bytes)
+                       registries=source.registries, max_line_bytes=source.max_line_bytes)
     if log_format is None:
         print("registry-slo: replay needs --format or --config with --source", file=sys.stderr)
         return EXIT_CONFIG

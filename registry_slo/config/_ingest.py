@@ -23,6 +23,7 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Collection
 from pathlib import Path
 from typing import Literal
@@ -51,9 +52,13 @@ __all__ = [
     "default_checkpoint_dir",
 ]
 
-LogFormat = Literal["distribution", "distribution-access", "harbor-audit", "zot-audit", "jsonl"]
+LogFormat = Literal[
+    "distribution", "distribution-access", "harbor-audit", "zot-audit", "jsonl",
+    "kubernetes-events",
+]
 FORMAT_NAMES: tuple[LogFormat, ...] = (
     "distribution", "distribution-access", "harbor-audit", "zot-audit", "jsonl",
+    "kubernetes-events",
 )
 
 
@@ -103,6 +108,12 @@ class JsonlMapping(Strict):
         return self
 
 
+_REGISTRY_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?"
+)
+
+
 class _Source(Strict):
     """What every ingest source has: its name (the ``source`` label) and the region
     whose registry it reads, both valid label values."""
@@ -133,6 +144,13 @@ class LogSourceConfig(_Source):
     )
     max_line_bytes: ByteSize = 64 << 10
     mapping: JsonlMapping | None = None
+    registries: tuple[str, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="kubernetes-events only: the registry hosts (host or host:port, as "
+        "image references name them; docker.io for Docker Hub) whose pulls this source "
+        "counts for its region; images of other registries are ignored",
+    )
 
     @field_validator("paths")
     @classmethod
@@ -140,6 +158,17 @@ class LogSourceConfig(_Source):
         for path in value:
             if not Path(path).is_absolute():
                 raise ValueError(f"{path!r} must be an absolute path")
+        return value
+
+    @field_validator("registries")
+    @classmethod
+    def _registries(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        for host in value or ():
+            if not _REGISTRY_HOST.fullmatch(host):
+                raise ValueError(
+                    f"{host!r} must be a registry host as image references name it "
+                    "(registry.example.com, registry.example.com:5000, docker.io)"
+                )
         return value
 
     @field_validator("max_line_bytes")
@@ -153,6 +182,9 @@ class LogSourceConfig(_Source):
     def _check(self) -> LogSourceConfig:
         if (self.format == "jsonl") != (self.mapping is not None):
             raise ValueError("mapping: required for format jsonl, and only for it")
+        if (self.format == "kubernetes-events") != (self.registries is not None):
+            raise ValueError("registries: required for format kubernetes-events, and only "
+                             "for it")
         if self.name == "probe":
             raise ValueError("name: 'probe' is the probes' own source name")
         return self

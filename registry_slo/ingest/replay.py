@@ -9,7 +9,7 @@ instead of Prometheus metrics, and no checkpoints.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,7 @@ def replay(
     region: str = "replay",
     source: str = "replay",
     mapping: JsonlMapping | None = None,
+    registries: Collection[str] | None = None,
     repositories: RepositoryLabels | None = None,
     max_line_bytes: int = 64 << 10,
     tag_memory: int = 100_000,
@@ -72,6 +73,8 @@ def replay(
         region: the ``region`` of the observations.
         source: the source name.
         mapping: the field mapping (``jsonl``).
+        registries: the registry hosts whose pulls count (``kubernetes-events``;
+            ``None``: every registry).
         repositories: repository label bounds (default: the configuration default).
         max_line_bytes: longer lines are rejected.
         tag_memory: tags remembered for overwrite detection.
@@ -86,7 +89,7 @@ def replay(
     tally = Tally()
     pipeline = SourcePipeline(
         source,
-        make_parser(format, region, source, mapping),
+        make_parser(format, region, source, mapping, registries),
         tally,
         RepositoryLabeler(repositories or RepositoryLabels()),
         TagOverwriteDetector(tag_memory),

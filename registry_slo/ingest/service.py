@@ -196,7 +196,8 @@ class IngestService:
         for source in config.logs:
             pipeline = SourcePipeline(
                 source.name,
-                make_parser(source.format, source.region, source.name, source.mapping),
+                make_parser(source.format, source.region, source.name, source.mapping,
+                            source.registries),
                 sink,
                 labeler,
                 overwrites,

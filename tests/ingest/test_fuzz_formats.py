@@ -5,8 +5,9 @@ ignored line or a rejected one by a known reason — never a parser exception
 Lines start from what real registries wrote (fixtures/: distribution 2.8 in its three
 logrus formatters and its access log) or the documented shapes (zot's audit log, Harbor's
 forwarded audit line, JSON lines under two ``jsonl`` mappings: nested method/path/status
-and operation/success with Unix milliseconds), with one field replaced by an arbitrary
-JSON value, a slice cut out, or bytes appended.
+and operation/success with Unix milliseconds, Kubernetes Events as kubectl, the watch
+API, eventrouter and kubernetes-event-exporter write them), with one field replaced by an
+arbitrary JSON value, a slice cut out, or bytes appended.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ SOURCES: dict[str, tuple[str, list[bytes], JsonlMapping | None]] = {
         f'"at":1767600001500}}'.encode(),
         b'{"event":"pull","ok":false,"repo":"a","at":1767600002000}',
     ], EVENTS),
+    "kubernetes-events": ("kubernetes-events", [
+        line for name in ("kubectl-core-v1.jsonl", "kubelet-older.jsonl",
+                          "events-k8s-io-v1.jsonl", "eventrouter.log", "event-exporter.jsonl",
+                          "watch-stream.jsonl")
+        for line in _lines(f"kubernetes/{name}")
+    ], None),
 }
 
 _JSON: st.SearchStrategy[Any] = st.recursive(

@@ -6,19 +6,24 @@
 ``harbor-audit``         Harbor's audit log forwarded to syslog
 ``zot-audit``            zot's JSON audit log
 ``jsonl``                any JSON-lines log, through a field mapping
+``kubernetes-events``    Kubernetes Events: the kubelet's image pulls, per node
 =======================  ==========================================================
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from registry_slo.config import FORMAT_NAMES, JsonlMapping, LogFormat
 from registry_slo.ingest.formats._base import (
+    ALREADY_PRESENT,
     AUTH_CHALLENGE,
     BLANK,
     DUPLICATE,
     IGNORED_REASONS,
     NOT_AN_OPERATION,
     NOT_REGISTRY_API,
+    OTHER_REGISTRY,
     PROBE_TRAFFIC,
     REJECTED_REASONS,
     Ignored,
@@ -40,9 +45,11 @@ from registry_slo.ingest.formats.access import AccessLogParser
 from registry_slo.ingest.formats.distribution import DistributionParser
 from registry_slo.ingest.formats.harbor import HarborAuditParser
 from registry_slo.ingest.formats.jsonl import JsonlParser
+from registry_slo.ingest.formats.kubernetes import KubernetesEventsParser
 from registry_slo.ingest.formats.zot import ZotAuditParser
 
 __all__ = [
+    "ALREADY_PRESENT",
     "AUTH_CHALLENGE",
     "BLANK",
     "DUPLICATE",
@@ -50,6 +57,7 @@ __all__ = [
     "IGNORED_REASONS",
     "NOT_AN_OPERATION",
     "NOT_REGISTRY_API",
+    "OTHER_REGISTRY",
     "PROBE_AGENT_PREFIX",
     "PROBE_TRAFFIC",
     "REJECTED_REASONS",
@@ -58,6 +66,7 @@ __all__ = [
     "HarborAuditParser",
     "Ignored",
     "JsonlParser",
+    "KubernetesEventsParser",
     "Parser",
     "Rejected",
     "ZotAuditParser",
@@ -74,7 +83,11 @@ __all__ = [
 
 
 def make_parser(
-    format: LogFormat, region: str, source: str, mapping: JsonlMapping | None = None
+    format: LogFormat,
+    region: str,
+    source: str,
+    mapping: JsonlMapping | None = None,
+    registries: Collection[str] | None = None,
 ) -> Parser:
     """Build the parser of one source.
 
@@ -83,6 +96,8 @@ def make_parser(
         region: the ``region`` of its observations.
         source: the source's name.
         mapping: the field mapping (``jsonl`` only, where it is required).
+        registries: the image registry hosts whose pulls count (``kubernetes-events``
+            only; ``None``: every registry).
 
     Returns:
         The parser.
@@ -102,4 +117,6 @@ def make_parser(
         if mapping is None:
             raise ValueError("format jsonl needs a mapping")
         return JsonlParser(region, source, mapping)
+    if format == "kubernetes-events":
+        return KubernetesEventsParser(region, source, registries)
     raise ValueError(f"unknown format {format!r} (known: {', '.join(FORMAT_NAMES)})")

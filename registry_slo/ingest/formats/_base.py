@@ -26,12 +26,14 @@ from typing import ClassVar, Protocol
 from registry_slo._units import LARGEST_SIZE
 from registry_slo.ingest.formats._http import outcome, split_reference
 from registry_slo.ingest.formats._verdict import (
+    ALREADY_PRESENT,
     AUTH_CHALLENGE,
     BLANK,
     DUPLICATE,
     IGNORED_REASONS,
     NOT_AN_OPERATION,
     NOT_REGISTRY_API,
+    OTHER_REGISTRY,
     PROBE_TRAFFIC,
     REJECTED_REASONS,
     Ignored,
@@ -41,12 +43,14 @@ from registry_slo.observation import Observation
 from registry_slo.vocabulary import Reason
 
 __all__ = [
+    "ALREADY_PRESENT",
     "AUTH_CHALLENGE",
     "BLANK",
     "DUPLICATE",
     "IGNORED_REASONS",
     "NOT_AN_OPERATION",
     "NOT_REGISTRY_API",
+    "OTHER_REGISTRY",
     "PROBE_TRAFFIC",
     "REJECTED_REASONS",
     "Classified",

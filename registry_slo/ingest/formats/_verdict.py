@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ALREADY_PRESENT",
     "AUTH_CHALLENGE",
     "BLANK",
     "DUPLICATE",
     "IGNORED_REASONS",
     "NOT_AN_OPERATION",
     "NOT_REGISTRY_API",
+    "OTHER_REGISTRY",
     "PROBE_TRAFFIC",
     "REJECTED_REASONS",
     "Ignored",
@@ -43,6 +45,8 @@ IGNORED_REASONS = (
     "auth_challenge",
     "not_registry_api",
     "duplicate",
+    "already_present",
+    "other_registry",
 )
 """The closed set of ``reason`` values of ``registry_slo_ingest_ignored_total``."""
 
@@ -79,3 +83,7 @@ PROBE_TRAFFIC = Ignored("probe_traffic")
 AUTH_CHALLENGE = Ignored("auth_challenge")
 NOT_REGISTRY_API = Ignored("not_registry_api")
 DUPLICATE = Ignored("duplicate")
+ALREADY_PRESENT = Ignored("already_present")
+"""A node that did not pull: the image was already on the machine (Kubernetes events)."""
+OTHER_REGISTRY = Ignored("other_registry")
+"""An operation on a registry this source does not report (Kubernetes events)."""
