@@ -169,6 +169,10 @@ class Exporter:
                 continue  # a cache's upstream, used by the cache probe only
             self.metrics.regions.track_clock(state.name, state.client.clock.value)
             self.metrics.regions.track_rate_limits(state.name, state.client.rate_limits)
+            if state.config.coverage is not None:
+                self.metrics.regions.track_coverage(state.name, state.coverage)
+            if state.rollback is not None:
+                self.metrics.regions.track_rollback(state.name, state.rollback[1])
             if state.config.base_url.startswith("https://"):
                 self.metrics.regions.track_certificate(
                     state.name, state.client.certificate_expiry
@@ -181,7 +185,10 @@ class Exporter:
                     target.region, target.sources, sli.operations, map(str, sli.errors)
                 )
         self.ingest = IngestService(
-            ingest, self.metrics.ingest, [self.engine.observe],
+            ingest, self.metrics.ingest,
+            # What ingest sees also tells rollback readiness which digests to keep checking.
+            [self.engine.observe, *(state.rollback[0].record for state in self.states.values()
+                                    if state.rollback is not None)],
             self.engine.cursor if self.engine.persistent else None,
             protected=settings.alerting.protected_repositories,
             journals=self.engine.journal if self.engine.persistent else None,

@@ -92,7 +92,8 @@ ProbeKind = Literal["push", "pull", "auth", "cache"]
 can be built on."""
 PROBE_KINDS: tuple[ProbeKind, ...] = get_args(ProbeKind)
 
-ProbeLabel = Literal["push", "pull", "auth", "cache", "heartbeat", "replication"]
+ProbeLabel = Literal[
+    "push", "pull", "auth", "cache", "heartbeat", "replication", "coverage", "rollback"]
 """Values of the ``probe`` label: the configurable probes plus the multi-region ones."""
 
 SLIKind = Literal[

@@ -45,10 +45,12 @@ from registry_slo.config._regions import (
     DEFAULT_PROBE_KINDS,
     AuthConfig,
     BasicAuth,
+    CoverageConfig,
     NoAuth,
     ProbeConfig,
     RegionConfig,
     ReplicationConfig,
+    RollbackConfig,
     TLSConfig,
 )
 from registry_slo.config._service import (
@@ -91,6 +93,7 @@ __all__ = [
     "AuthSuccessSLI",
     "BasicAuth",
     "ConfigError",
+    "CoverageConfig",
     "FilesystemSourceConfig",
     "IngestConfig",
     "JsonlMapping",
@@ -113,6 +116,7 @@ __all__ = [
     "ReplicationConfig",
     "ReplicationLagSLI",
     "RepositoryLabels",
+    "RollbackConfig",
     "SLOEngineConfig",
     "SLOSpec",
     "SLOTarget",

@@ -17,10 +17,12 @@ __all__ = [
     "DEFAULT_PROBE_KINDS",
     "AuthConfig",
     "BasicAuth",
+    "CoverageConfig",
     "NoAuth",
     "ProbeConfig",
     "RegionConfig",
     "ReplicationConfig",
+    "RollbackConfig",
     "TLSConfig",
 ]
 
@@ -165,6 +167,82 @@ class ProbeConfig(Strict):
         return self.interval * 0.1 if self.jitter is None else self.jitter
 
 
+class CoverageConfig(Strict):
+    """Opt-in: how many recent images of some repositories are signed, attested and
+    have an SBOM (M10), asked of the registry (the referrers API, else the tag schema)."""
+
+    repositories: tuple[str, ...] = Field(min_length=1)
+    tags: int = Field(
+        default=20, ge=1, le=1000,
+        description="images checked per repository: the last this many of its tags in "
+        "natural order (numbers as numbers: versions and dates put the newest last), "
+        "signature and referrers-index tags left out",
+    )
+    interval: Duration = 3600.0
+    timeout: Duration = 120.0
+
+    @field_validator("repositories")
+    @classmethod
+    def _repositories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a repository twice")
+        return tuple(repository_name(r) for r in value)
+
+    @model_validator(mode="after")
+    def _check(self) -> CoverageConfig:
+        if not 0 < self.timeout <= self.interval:
+            raise ValueError(
+                f"timeout ({self.timeout:g}s) must be positive and not longer than "
+                f"interval ({self.interval:g}s)")
+        return self
+
+
+class RollbackConfig(Strict):
+    """Opt-in (M16, "broken rollback"): remember the digests deployments could roll back
+    to, and check on a schedule that the registry still holds them.
+
+    Rollback targets come from what this region's ingest sources and notifications see
+    in ``repositories``: digests pulled by digest, and digests pushed under a tag (the
+    digest a tag pointed at before a push moved it is that tag's rollback target).
+    """
+
+    repositories: tuple[str, ...] = Field(min_length=1)
+    protected_tags: tuple[str, ...] = Field(
+        default=(),
+        description="tags whose previous digest must stay (RegistryRollbackTargetMissing "
+        "pages when it is gone), e.g. [prod, stable]",
+    )
+    keep: int = Field(default=5, ge=1, le=100,
+                      description="rollback targets checked per repository: the newest")
+    window: Duration = Field(default=30 * 86400.0,
+                             description="targets not seen for this long are forgotten")
+    interval: Duration = 600.0
+    timeout: Duration = 60.0
+
+    @field_validator("repositories")
+    @classmethod
+    def _repositories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a repository twice")
+        return tuple(repository_name(r) for r in value)
+
+    @field_validator("protected_tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(tag_name(t) for t in value)
+
+    @model_validator(mode="after")
+    def _check(self) -> RollbackConfig:
+        if not 0 < self.timeout <= self.interval:
+            raise ValueError(
+                f"timeout ({self.timeout:g}s) must be positive and not longer than "
+                f"interval ({self.interval:g}s)")
+        if self.window < self.interval:
+            raise ValueError(f"window ({self.window:g}s) must not be shorter than "
+                             f"interval ({self.interval:g}s)")
+        return self
+
+
 class RegionConfig(Strict):
     """One registry endpoint; ``name`` becomes the ``region`` label."""
 
@@ -184,6 +262,8 @@ class RegionConfig(Strict):
         description="the registry's /debug/vars (distribution's http.debug.addr), read for "
         "pull-through cache hit/miss counters",
     )
+    coverage: CoverageConfig | None = None
+    rollback: RollbackConfig | None = None
 
     @field_validator("name")
     @classmethod

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 
@@ -68,6 +68,7 @@ def _count_received(n: int) -> None:
 
 
 _SHA256_HEX = re.compile(r"[a-f0-9]{64}")
+_SHA256 = re.compile(r"sha256:[a-f0-9]{64}")
 
 
 class RegistryClient:
@@ -420,15 +421,42 @@ class RegistryClient:
         )
         await self._expect(response, 202)
 
+    async def _pages(self, url: str, repository: str, what: str,
+                     missing_ok: bool = False) -> AsyncIterator[bytes | None]:
+        """The bodies of a paginated answer (``Link: <…>; rel="next"`` on the registry's
+        own host, at most :attr:`MAX_TAG_PAGES` pages); ``None`` once when the first page
+        is a 404 and ``missing_ok``."""
+        origin = httpx.URL(self.base_url)
+        for number in range(self.MAX_TAG_PAGES):
+            response = await self._send("GET", url, scope=self._scope(repository, "pull"))
+            if missing_ok and number == 0 and response.status_code == 404:
+                await self._read(response)
+                yield None
+                return
+            yield await self._expect(response, 200)
+            link = response.links.get("next", {}).get("url")
+            if not link:
+                return
+            try:
+                following = response.request.url.join(link)
+            except httpx.InvalidURL as exc:
+                raise ProtocolViolation(f"{what}: unusable Link: {exc}") from exc
+            if (following.scheme, following.host, following.port) != (
+                    origin.scheme, origin.host, origin.port):
+                # The next request carries the registry's credentials.
+                raise ProtocolViolation(
+                    f"{what}: the next page is on another host ({following.host}): "
+                    "not followed")
+            url = str(following)
+        raise ProtocolViolation(f"{what}: more than {self.MAX_TAG_PAGES} pages")
+
     async def list_tags(self, repository: str) -> list[str]:
         """All tags of ``repository`` (following ``Link`` pagination on the registry's
         own host, for at most :attr:`MAX_TAG_PAGES` pages)."""
         tags: list[str] = []
-        url = f"/v2/{repository}/tags/list?n=1000"
-        origin = httpx.URL(self.base_url)
-        for _ in range(self.MAX_TAG_PAGES):
-            response = await self._send("GET", url, scope=self._scope(repository, "pull"))
-            body = await self._expect(response, 200)
+        async for body in self._pages(f"/v2/{repository}/tags/list?n=1000", repository,
+                                      "tags list"):
+            assert body is not None
             try:
                 page = json.loads(body).get("tags") or []
             except (ValueError, AttributeError, TypeError, RecursionError) as exc:
@@ -436,20 +464,32 @@ class RegistryClient:
             if not isinstance(page, list) or not all(isinstance(t, str) for t in page):
                 raise ProtocolViolation("tags list: \"tags\" is not a list of names")
             tags.extend(page)
-            link = response.links.get("next", {}).get("url")
-            if not link:
-                return tags
+        return tags
+
+    async def referrers(self, repository: str, digest: str,
+                        artifact_type: str | None = None) -> list[dict[str, Any]] | None:
+        """The descriptors of the manifests whose ``subject`` is ``digest`` (the OCI 1.1
+        referrers API, ``Link`` pages followed as for tags), only those of
+        ``artifact_type`` when given (a registry may ignore the filter: it is applied
+        here too); ``None`` when the registry has no referrers API (404)."""
+        if not _SHA256.fullmatch(digest):
+            raise ProtocolViolation(f"not a sha256 digest: {digest[:80]!r}")
+        url = f"/v2/{repository}/referrers/{digest}"
+        if artifact_type is not None:
+            url += "?" + urlencode({"artifactType": artifact_type})
+        found: list[dict[str, Any]] = []
+        async for body in self._pages(url, repository, "referrers", missing_ok=True):
+            if body is None:
+                return None
             try:
-                following = response.request.url.join(link)
-            except httpx.InvalidURL as exc:
-                raise ProtocolViolation(f"tags list: unusable Link: {exc}") from exc
-            if (following.scheme, following.host, following.port) != (
-                    origin.scheme, origin.host, origin.port):
-                # The next request carries the registry's credentials.
-                raise ProtocolViolation(
-                    f"tags list: the next page is on another host ({following.host}): "
-                    "not followed")
-            url = str(following)
-        raise ProtocolViolation(f"tags list: more than {self.MAX_TAG_PAGES} pages")
+                page = json.loads(body).get("manifests") or []
+            except (ValueError, AttributeError, TypeError, RecursionError) as exc:
+                raise ProtocolViolation(f"referrers: not an index: {exc}") from exc
+            if not isinstance(page, list) or not all(isinstance(d, dict) for d in page):
+                raise ProtocolViolation("referrers: \"manifests\" is not a list of descriptors")
+            found.extend(page)
+        if artifact_type is not None:
+            found = [d for d in found if d.get("artifactType") == artifact_type]
+        return found
 
 

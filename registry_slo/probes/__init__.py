@@ -7,17 +7,32 @@ from collections.abc import Callable, Collection
 
 from registry_slo.config import Settings
 from registry_slo.probes._base import Outcome, Probe, execute
-from registry_slo.probes._region import RegionState, client_for
+from registry_slo.probes._region import (
+    CoverageResults,
+    RegionState,
+    RepositoryCoverage,
+    client_for,
+)
 from registry_slo.probes.auth import AuthProbe
 from registry_slo.probes.cache import ColdCacheProbe, CounterSink
+from registry_slo.probes.coverage import CoverageProbe
 from registry_slo.probes.heartbeat import HeartbeatWriter, LagTracker, ReplicationReader
 from registry_slo.probes.pull import PullProbe, seed_canary
 from registry_slo.probes.push import PushProbe
+from registry_slo.probes.rollback import (
+    RepositoryRollback,
+    RollbackProbe,
+    RollbackResults,
+    RollbackTargets,
+    TagRollback,
+)
 from registry_slo.probes.scheduler import ProbeRecorder, ProbeScheduler, ScheduledProbe
 
 __all__ = [
     "AuthProbe",
     "ColdCacheProbe",
+    "CoverageProbe",
+    "CoverageResults",
     "HeartbeatWriter",
     "LagTracker",
     "Outcome",
@@ -28,7 +43,13 @@ __all__ = [
     "PushProbe",
     "RegionState",
     "ReplicationReader",
+    "RepositoryCoverage",
+    "RepositoryRollback",
+    "RollbackProbe",
+    "RollbackResults",
+    "RollbackTargets",
     "ScheduledProbe",
+    "TagRollback",
     "build_probes",
     "build_regions",
     "client_for",
@@ -54,7 +75,11 @@ def build_regions(
     states: dict[str, RegionState] = {}
     for config in settings.regions:  # validation guarantees upstreams are configured
         if config.name in wanted:
-            states[config.name] = RegionState(config)
+            state = states[config.name] = RegionState(config)
+            if config.rollback is not None:
+                path = settings.state_path / f"rollback-{config.name}.json"
+                state.rollback = (RollbackTargets(config.name, config.rollback, path),
+                                  RollbackResults())
     for state in states.values():
         if state.config.pull_through_cache_of:
             state.upstream = states[state.config.pull_through_cache_of]
@@ -94,6 +119,16 @@ def build_probes(
                 instance = ColdCacheProbe(state, cache_counters)
             scheduled.append(ScheduledProbe(
                 instance, probe.interval, probe.effective_jitter, probe.timeout))
+        if state.config.coverage is not None:
+            coverage = state.config.coverage
+            scheduled.append(ScheduledProbe(
+                CoverageProbe(state, coverage, state.coverage), coverage.interval,
+                coverage.interval * 0.1, coverage.timeout))
+        if state.config.rollback is not None and state.rollback is not None:
+            rollback = state.config.rollback
+            scheduled.append(ScheduledProbe(
+                RollbackProbe(state, *state.rollback), rollback.interval,
+                rollback.interval * 0.1, rollback.timeout))
     replication = settings.replication
     beat = (replication.heartbeat_interval, replication.heartbeat_interval * 0.1,
             replication.timeout)

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import functools
 import ssl
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
 from registry_slo.config import BasicAuth, RegionConfig, TLSConfig
 from registry_slo.oci import Credentials, RegistryClient
+
+if TYPE_CHECKING:
+    from registry_slo.probes.rollback import RollbackResults, RollbackTargets
 
 log = structlog.get_logger("registry_slo.probes")
 
@@ -49,6 +54,33 @@ def client_for(region: RegionConfig) -> RegistryClient:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class RepositoryCoverage:
+    """One repository's recent images and what is attached to them.
+
+    Attributes:
+        images: images checked.
+        signed: of those, images with at least one signature.
+        attested: images with at least one attestation.
+        sbom: images with at least one SBOM.
+        referrers_api: whether the registry answered the referrers API (``False``: the
+            tag schema was read instead).
+    """
+
+    images: int
+    signed: int
+    attested: int
+    sbom: int
+    referrers_api: bool
+
+
+class CoverageResults:
+    """The last completed check of one region, by repository (read at scrape)."""
+
+    def __init__(self) -> None:
+        self.repositories: dict[str, RepositoryCoverage] = {}
+
+
 class RegionState:
     """One region's client and the facts its probes discover about the registry.
 
@@ -70,6 +102,10 @@ class RegionState:
         """For a pull-through cache: the region it caches (where test content is pushed)."""
         self.delete_supported: bool | None = None
         self.canary_digest: str | None = None
+        self.coverage = CoverageResults()
+        """The last coverage check (M10) of the configured repositories."""
+        self.rollback: tuple[RollbackTargets, RollbackResults] | None = None
+        """With a ``rollback:`` section: the remembered targets and the last check."""
 
     @property
     def name(self) -> str:

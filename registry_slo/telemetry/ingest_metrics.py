@@ -16,6 +16,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from registry_slo.ingest.formats import IGNORED_REASONS, REJECTED_REASONS
 from registry_slo.observation import Observation
 from registry_slo.telemetry._last_read import ReportedLatency
 from registry_slo.telemetry._series import CountInternalError, SeriesGroup
@@ -141,16 +142,14 @@ class IngestMetrics(SeriesGroup):
         ))
         self.ingest_ignored = self.add(Counter(
             "registry_slo_ingest_ignored",
-            "Records that were not operations to count, by reason (blank, not_an_operation, "
-            "probe_traffic, auth_challenge, not_registry_api, duplicate).",
+            "Records that were not operations to count, by reason "
+            f"({', '.join(IGNORED_REASONS)}).",
             ["source", "reason"],
             registry=None,
         ))
         self.ingest_rejected = self.add(Counter(
             "registry_slo_ingest_rejected",
-            "Records that could not be read, by reason (non_utf8, line_too_long, "
-            "malformed_json, unknown_format, missing_field, bad_value, body_too_large, "
-            "internal_error).",
+            f"Records that could not be read, by reason ({', '.join(REJECTED_REASONS)}).",
             ["source", "reason"],
             registry=None,
         ))

@@ -1,5 +1,5 @@
 """Region health: replication lag, registry clocks, TLS certificates, pull-through caches,
-rate-limit headroom.
+rate-limit headroom, signature and SBOM coverage, rollback readiness.
 
 What the multi-region probes learn about a region beyond each run's result (M6, M13):
 most of it is computed at scrape from what the probes last saw (the lag keeps growing
@@ -16,6 +16,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from registry_slo.oci import RateLimits
+from registry_slo.probes import CoverageResults, RollbackResults
 from registry_slo.telemetry._last_read import RegistryCacheCounters
 from registry_slo.telemetry._series import SeriesGroup
 from registry_slo.vocabulary import (
@@ -95,6 +96,78 @@ class _RateLimits(Collector):
         yield from (remaining, limit, window, reset, malformed)
 
 
+class _Coverage(Collector):
+    """The coverage check's figures (M10), per region and repository, from its last
+    completed run: no sample before the first."""
+
+    def __init__(self) -> None:
+        self.regions: dict[str, CoverageResults] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        labels = ["region", "repository"]
+        families = {
+            "images": GaugeMetricFamily(
+                "registry_slo_coverage_images",
+                "Recent images the coverage check looked at (the last coverage.tags tags "
+                "of the repository).", labels=labels),
+            "signed": GaugeMetricFamily(
+                "registry_slo_coverage_signed_images",
+                "Of those, images with a signature attached (cosign, notation, Sigstore "
+                "bundle), by the referrers API or the tag schema.", labels=labels),
+            "attested": GaugeMetricFamily(
+                "registry_slo_coverage_attested_images",
+                "Of those, images with an attestation attached (in-toto, DSSE).",
+                labels=labels),
+            "sbom": GaugeMetricFamily(
+                "registry_slo_coverage_sbom_images",
+                "Of those, images with an SBOM attached (SPDX, CycloneDX, Syft).",
+                labels=labels),
+        }
+        api = GaugeMetricFamily(
+            "registry_slo_coverage_referrers_api",
+            "1 when the registry answered the OCI 1.1 referrers API for every image of the "
+            "repository, 0 when the tag schema (sha256-<hex> index tags) was read instead.",
+            labels=labels)
+        for region, results in sorted(self.regions.items()):
+            for repository, found in sorted(results.repositories.items()):
+                for key, value in (("images", found.images), ("signed", found.signed),
+                                   ("attested", found.attested), ("sbom", found.sbom)):
+                    families[key].add_metric([region, repository], value)
+                api.add_metric([region, repository], 1.0 if found.referrers_api else 0.0)
+        yield from (*families.values(), api)
+
+
+class _Rollback(Collector):
+    """The rollback check's figures (M16), from its last completed run."""
+
+    def __init__(self) -> None:
+        self.regions: dict[str, RollbackResults] = {}
+
+    def collect(self) -> Iterable[Metric]:
+        checked = GaugeMetricFamily(
+            "registry_slo_rollback_targets",
+            "Rollback targets checked: the newest digests pulled by digest or pushed under a "
+            "protected tag (rollback.keep per repository, within rollback.window), and each "
+            "protected tag's previous digest.", labels=["region", "repository"])
+        missing = GaugeMetricFamily(
+            "registry_slo_rollback_targets_missing",
+            "Of those, digests the registry no longer has (HEAD of the manifest: 404): a "
+            "rollback to them would fail.", labels=["region", "repository"])
+        previous = GaugeMetricFamily(
+            "registry_slo_rollback_previous_missing",
+            "1 when the digest a protected tag pointed at before its last push is gone "
+            "(the previous production release cannot be rolled back to), else 0.",
+            labels=["region", "repository", "tag"])
+        for region, results in sorted(self.regions.items()):
+            for repository, found in sorted(results.repositories.items()):
+                checked.add_metric([region, repository], found.checked)
+                missing.add_metric([region, repository], found.missing)
+            for tag in results.tags:
+                previous.add_metric([region, tag.repository, tag.tag],
+                                    0.0 if tag.present else 1.0)
+        yield from (checked, missing, previous)
+
+
 class RegionMetrics(SeriesGroup):
     """The region health series (their values are read at scrape from ``track_*``)."""
 
@@ -119,6 +192,8 @@ class RegionMetrics(SeriesGroup):
         ))
         self.cache_counters = self.add(RegistryCacheCounters())
         self.rate_limits = self.add(_RateLimits())
+        self.coverage = self.add(_Coverage())
+        self.rollback = self.add(_Rollback())
         self.certificate_expiry = self.add(Gauge(
             CERTIFICATE_EXPIRY.name,
             "Unix time at which the registry's TLS certificate expires, as presented to the "
@@ -167,6 +242,14 @@ class RegionMetrics(SeriesGroup):
             limits: its client's :attr:`~registry_slo.oci.RegistryClient.rate_limits`.
         """
         self.rate_limits.regions[region] = limits
+
+    def track_coverage(self, region: str, results: CoverageResults) -> None:
+        """Serve ``region``'s coverage check results (read at scrape)."""
+        self.coverage.regions[region] = results
+
+    def track_rollback(self, region: str, results: RollbackResults) -> None:
+        """Serve ``region``'s rollback check results (read at scrape)."""
+        self.rollback.regions[region] = results
 
     def track_certificate(self, region: str, expiry: Callable[[], float]) -> None:
         """Serve ``expiry()`` as the TLS certificate expiry of ``region``'s registry.

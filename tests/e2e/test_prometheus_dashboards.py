@@ -202,7 +202,10 @@ def _exporter_config(us: LocalRegistry, eu: LocalRegistry, eu_url: str,
         "defaults": {"probe": {"interval": PROBE_INTERVAL, "timeout": PROBE_INTERVAL,
                                "blob_size": "16KiB", "repository": "registry-slo/probe"}},
         "regions": [
-            {"name": "us-east", "url": us.url, "probe": {"enabled": ["push", "pull", "auth"]}},
+            {"name": "us-east", "url": us.url, "probe": {"enabled": ["push", "pull", "auth"]},
+             # The coverage panel: the probe repository's images (none signed).
+             "coverage": {"repositories": ["registry-slo/probe"], "interval": "10s",
+                          "timeout": "10s"}},
             {"name": "eu-west", "url": eu_url, "replicates_from": "us-east",
              "probe": {"enabled": ["pull", "auth"]}},
             {"name": "ap-south-cache", "url": cache.url, "pull_through_cache_of": "us-east",

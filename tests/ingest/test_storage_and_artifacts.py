@@ -26,6 +26,7 @@ DIGEST = "a" * 64
     (f"sha256-{DIGEST}.sbom", "sbom"),
     (f"sha256-{DIGEST[:10]}.sig", "image"),  # not a digest: an ordinary tag
     (f"sha256-{DIGEST}.sig.bak", "image"),
+    (f"sha256-{DIGEST}", "referrers"),  # the OCI 1.1 tag schema's referrers index
     (None, "untagged"),
     ("", "untagged"),
 ])

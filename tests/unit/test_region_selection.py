@@ -14,7 +14,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "regions.yaml"
 
 
 @pytest.mark.parametrize(("region", "probes"), [
-    ("us-east", {"push", "pull", "auth", "heartbeat"}),
+    ("us-east", {"push", "pull", "auth", "heartbeat", "coverage", "rollback"}),
     ("eu-west", {"pull", "auth", "replication"}),
     ("ap-south-cache", {"pull", "auth", "cache"}),
 ])

@@ -63,6 +63,7 @@ class DashboardContext:
             probe interval times the ``RegistryProbeNotRunning`` factor).
         storage_threshold: ``alerting.storage_threshold`` (share of capacity).
         rate_limit_headroom: ``alerting.rate_limit_headroom`` (share of a quota).
+        coverage: whether some region runs the coverage check (``coverage:``).
     """
 
     slos: tuple[SLOView, ...]
@@ -71,6 +72,7 @@ class DashboardContext:
     stale_after: float
     storage_threshold: float
     rate_limit_headroom: float
+    coverage: bool
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardContext:
@@ -101,6 +103,7 @@ class DashboardContext:
             stale_after=NOT_RUNNING_INTERVALS * max(intervals),
             storage_threshold=settings.alerting.storage_threshold,
             rate_limit_headroom=settings.alerting.rate_limit_headroom,
+            coverage=any(r.coverage is not None for r in settings.regions),
         )
 
     def slo_for(self, kind: str, probe: str | None = None) -> SLOView | None:

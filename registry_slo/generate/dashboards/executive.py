@@ -172,6 +172,20 @@ def _storage_row(board: Board, ctx: DashboardContext) -> None:
             units.PercentUnit, size=(12, 5), decimals=1,
             steps=[(None, "red"), (0.9, "orange"), (1.0, "green")],
         ))
+    if ctx.coverage:
+        images = f"(registry_slo_coverage_images{sel()} > 0)"
+        board.add(bar_gauge(
+            "Recent images signed, attested, with an SBOM (coverage check)",
+            "Share of the recent images of each checked repository that the registry holds "
+            "a signature, an attestation or an SBOM for (the coverage check asks the "
+            "referrers API, else reads the sha256-<hex> index and cosign's tags).",
+            [Target(f"registry_slo_coverage_{kind}_images{sel()}\n/\n{images}",
+                    f"{{{{region}}}} {{{{repository}}}} {label}", instant=True)
+             for kind, label in (("signed", "signed"), ("attested", "attested"),
+                                 ("sbom", "SBOM"))],
+            units.PercentUnit, size=(24, 6), decimals=0, min_value=0.0, max_value=1.0,
+            steps=[(None, "red"), (0.9, "orange"), (1.0, "green")],
+        ))
 
 
 def _pushes(artifact: str) -> str:
