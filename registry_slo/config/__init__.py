@@ -15,6 +15,7 @@ line) see the whole :class:`Settings`. One module per section:
 - ``_topology``: what the SLOs apply to, and the (SLO, region) targets;
 - ``_alerting``: receivers, rule mode, alert thresholds, maintenance windows;
 - ``_prometheus``: the Prometheus that runs the generated rules (its intervals);
+- ``_kubernetes``: rules over the clusters' kubelet and kube-state-metrics series;
 - ``_service``: OpenTelemetry, the SLI engine, state directory, listen addresses;
 - ``_web``: the web configuration file (exporter-toolkit's format) for the listeners;
 - ``_settings`` and ``_load``: the whole, and reading it from a file.
@@ -38,6 +39,7 @@ from registry_slo.config._ingest import (
     ScrapeSourceConfig,
     default_checkpoint_dir,
 )
+from registry_slo.config._kubernetes import KUBELET_PULL_BUCKETS, KubernetesConfig
 from registry_slo.config._load import ConfigError, load_config, load_web_config, web_protection
 from registry_slo.config._prometheus import MIN_SCRAPES_PER_WINDOW, PrometheusConfig
 from registry_slo.config._regions import (
@@ -84,6 +86,7 @@ __all__ = [
     "DEFAULT_PROBE_KINDS",
     "ENV_PREFIX",
     "FORMAT_NAMES",
+    "KUBELET_PULL_BUCKETS",
     "MIN_SCRAPES_PER_WINDOW",
     "RESERVED_LABELS",
     "SLI",
@@ -97,6 +100,7 @@ __all__ = [
     "FilesystemSourceConfig",
     "IngestConfig",
     "JsonlMapping",
+    "KubernetesConfig",
     "LogFormat",
     "LogSourceConfig",
     "MaintenanceWindow",

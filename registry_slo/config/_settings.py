@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from registry_slo.config._alerting import AlertingConfig, check_alerting
 from registry_slo.config._base import Strict
 from registry_slo.config._ingest import IngestConfig
+from registry_slo.config._kubernetes import KubernetesConfig
 from registry_slo.config._prometheus import PrometheusConfig
 from registry_slo.config._regions import RegionConfig, ReplicationConfig
 from registry_slo.config._service import (
@@ -70,6 +71,11 @@ class Settings(BaseSettings):
     )
     slo_engine: SLOEngineConfig = SLOEngineConfig()
     prometheus: PrometheusConfig = PrometheusConfig()
+    kubernetes: KubernetesConfig | None = Field(
+        default=None,
+        description="rules, alerts and panels over the clusters' kubelet and "
+        "kube-state-metrics series (image pulls as nodes see them)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -140,7 +146,7 @@ class Settings(BaseSettings):
         return SLOTopology(
             region_probes={r.name: r.probes for r in self.regions},
             mirrors=[r.name for r in self.regions if r.replicates_from],
-            log_sources={s.name: s.region for s in self.ingest.logs},
+            log_sources={s.name: s.region for s in self.ingest.traffic_logs},
             event_sources={e.name: e.region for e in self.ingest.notifications.endpoints},
             probe_intervals={r.name: r.probe.interval for r in self.regions},
         )

@@ -6,8 +6,10 @@ Output layout (all paths relative to the output directory)::
     README.md                    what is here and how to load it
     rules/slo-<name>.yml         per SLO: one group per region, recording rules then alerts
     rules/registry.yml           registry alerts, one group per region
+    rules/kubelet.yml            image pulls as the kubelets see them (``kubernetes:``)
     tests/slo-<name>.test.yml    promtool unit tests of rules/slo-<name>.yml
     tests/registry.test.yml      promtool unit tests of rules/registry.yml
+    tests/kubelet.test.yml       promtool unit tests of rules/kubelet.yml
     alertmanager/alertmanager.yml
 
 Generation is deterministic: the same configuration always gives byte-identical files,
@@ -37,6 +39,7 @@ from registry_slo.generate._files import MARKER, compare_generated, marked_files
 from registry_slo.generate._model import GenerationError, num, period_name
 from registry_slo.generate._yaml import HEADER, dump
 from registry_slo.generate.alertmanager import alertmanager_config
+from registry_slo.generate.alerts._kubelet import kubelet_group
 from registry_slo.sli.windows import BURN_RATE_TIERS, single_failure_burn
 
 __all__ = ["GenerationError", "check", "generate", "render", "rule_groups", "warnings"]
@@ -150,6 +153,15 @@ def render(settings: Settings) -> dict[str, str]:
             files["tests/registry.test.yml"] = dump(
                 registry_tests, comment="promtool test rules: proves rules/registry.yml."
             )
+    if settings.kubernetes is not None:
+        # Cluster-wide, not per region: not in rule_groups (whose groups each belong to
+        # one region's Prometheus); load it where the kubelets are scraped.
+        files["rules/kubelet.yml"] = dump({"groups": [
+            kubelet_group(settings.kubernetes, settings.alerting, settings.prometheus)]})
+        kubelet_tests = promtool_tests.kubelet_test_file(settings, "../rules/kubelet.yml")
+        if kubelet_tests is not None:
+            files["tests/kubelet.test.yml"] = dump(
+                kubelet_tests, comment="promtool test rules: proves rules/kubelet.yml.")
     files["alertmanager/alertmanager.yml"] = dump(
         alertmanager_config(settings.alerting, [r.name for r in settings.regions]),
         comment="amtool check-config alertmanager.yml; see docs/slos.md for the routing.",

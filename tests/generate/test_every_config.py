@@ -120,7 +120,7 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
     }
     if logs and draw(st.booleans()):
         alerting["protected_repositories"] = ["prod/api"]
-    return {
+    config: dict[str, Any] = {
         "regions": regions,
         "ingest": {"logs": logs},
         "slos": slos,
@@ -130,6 +130,17 @@ def configs(draw: st.DrawFn) -> dict[str, Any]:
             "evaluation_interval": draw(st.sampled_from(["15s", "30s", "1m", "2m", "5m"])),
         },
     }
+    if draw(st.booleans()):
+        config["kubernetes"] = {
+            "group_by": draw(st.sampled_from([[], ["cluster"], ["cluster", "region"]])),
+            "kubelet_selector": draw(st.sampled_from(['job="kubelet"', "",
+                                                      'job="kubelet", env="prod"'])),
+            "pull_failure_ratio": draw(st.sampled_from([0.01, 0.05, 0.2, 0.5, 0.95])),
+            "pull_latency_threshold": draw(st.sampled_from(
+                ["1s", "7s", "2m", "5m", "29m", "59m"])),
+            "blocked_pods_page": draw(st.integers(1, 30)),
+        }
+    return config
 
 
 def _settings(config: dict[str, Any]) -> Settings:
@@ -151,7 +162,8 @@ def _generate_and_test(config: dict[str, Any], out: Path,
     number) of its SLO test files: what failed, by file."""
     generate(_settings(config), out)
     promtool = require_tool("promtool")
-    tests = [out / "tests" / "registry.test.yml"]
+    tests = [out / "tests" / "registry.test.yml",
+             *(out / "tests").glob("kubelet.test.yml")]
     slo_tests = sorted((out / "tests").glob("slo-*.test.yml"))
     if slo_files == ALL:
         tests += slo_tests

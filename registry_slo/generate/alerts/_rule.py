@@ -28,8 +28,9 @@ class AlertRule:
         runbook: the runbook's slug under ``alerting.runbook_url`` (spelled out, not
             derived from the name: renaming an alert must not move its runbook).
         about: what the alert is about: a region name (the rule is labelled with the
-            region), or an SLO target (its identity labels and the SLO's ``labels``;
-            the dashboard link selects the SLO too).
+            region), an SLO target (its identity labels and the SLO's ``labels``; the
+            dashboard link selects the SLO too), or ``None`` for what spans the regions
+            (the clusters' kubelets): no identity labels.
         for_seconds: how long the condition must hold before the alert fires (0: at
             once, no ``for``).
         labels: further labels, after ``severity`` (the burn-rate windows).
@@ -41,7 +42,7 @@ class AlertRule:
     summary: str
     description: str
     runbook: str
-    about: str | SLOTarget
+    about: str | SLOTarget | None
     for_seconds: float = 0
     labels: Mapping[str, str] = field(default_factory=dict)
 
@@ -52,11 +53,15 @@ def _runbook(alerting: AlertingConfig, slug: str) -> dict[str, str]:
     return {"runbook_url": f"{alerting.runbook_url.rstrip('/')}/{slug}"}
 
 
-def _dashboard(alerting: AlertingConfig, region: str, slo: str | None) -> dict[str, str]:
+def _dashboard(alerting: AlertingConfig, region: str | None, slo: str | None
+               ) -> dict[str, str]:
     if alerting.dashboard_url is None:
         return {}
     base = alerting.dashboard_url
-    query = f"var-region={region}" + (f"&var-slo={slo}" if slo else "")
+    query = "&".join([*([f"var-region={region}"] if region else []),
+                      *([f"var-slo={slo}"] if slo else [])])
+    if not query:
+        return {"dashboard_url": base}
     return {"dashboard_url": f"{base}{'&' if '?' in base else '?'}{query}"}
 
 
@@ -75,12 +80,16 @@ def render_alert(rule: AlertRule, alerting: AlertingConfig) -> dict[str, Any]:
     """
     about = rule.about
     slo: str | None
+    region: str | None
+    scope: dict[str, str]
     match about:
         case SLOTarget():
             scope, region, slo = identity(about), about.region, about.slo.name
             metadata = dict(sorted(about.slo.labels.items()))
         case str():
             scope, region, slo, metadata = {"region": about}, about, None, {}
+        case None:
+            scope, region, slo, metadata = {}, None, None, {}
         case _:
             assert_never(about)
     rendered: dict[str, Any] = {"alert": rule.name, "expr": rule.expr}

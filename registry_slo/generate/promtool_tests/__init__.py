@@ -29,12 +29,15 @@ every region (no alert in the first hour), probes not running
 storage, authentication failure spikes, expiring certificates, moved protected tags (in
 the first region), and replication lag (in the first mirror).
 
-Modules: ``_series`` (promtool's notation, timing, the shape of a test), ``_slo`` and
-``_registry`` (the scenarios).
+The kubelet rules (``kubernetes:``) get theirs too (:func:`kubelet_test_file`).
+
+Modules: ``_series`` (promtool's notation, timing, the shape of a test), ``_slo``,
+``_registry`` and ``_kubelet`` (the scenarios).
 """
 
 from __future__ import annotations
 
+from registry_slo.generate.promtool_tests._kubelet import kubelet_test_file
 from registry_slo.generate.promtool_tests._registry import registry_test_file
 from registry_slo.generate.promtool_tests._series import (
     DEFAULT_TIMING,
@@ -55,6 +58,7 @@ __all__ = [
     "burn_scenarios",
     "detection_bound",
     "encode_values",
+    "kubelet_test_file",
     "registry_test_file",
     "slo_test_file",
 ]
