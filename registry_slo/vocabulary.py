@@ -19,6 +19,10 @@ __all__ = [
     "COMPONENTS",
     "DAY",
     "DURATION_BUCKETS",
+    "GC_BLOBS_DELETED",
+    "GC_LAST_SUCCESS",
+    "GC_RECLAIMED",
+    "GC_RUNS",
     "HOUR",
     "INGEST_LINES",
     "LAG_BUCKETS",
@@ -192,6 +196,10 @@ TAG_OVERWRITES = Series("registry_slo_registry_tag_overwrites")
 STORAGE_USED = Series("registry_slo_registry_storage_used_bytes")
 STORAGE_CAPACITY = Series("registry_slo_registry_storage_capacity_bytes")
 INGEST_LINES = Series("registry_slo_ingest_lines")
+GC_RUNS = Series("registry_slo_gc_runs")
+GC_BLOBS_DELETED = Series("registry_slo_gc_blobs_deleted")
+GC_LAST_SUCCESS = Series("registry_slo_gc_last_success_timestamp_seconds")
+GC_RECLAIMED = Series("registry_slo_gc_reclaimed_bytes")
 
 
 # -- window and bucket layouts -------------------------------------------------------------

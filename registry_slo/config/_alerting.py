@@ -128,6 +128,9 @@ class AlertingConfig(Strict):
         protected_repositories: repositories where moving a tag is an incident
             (``RegistryProtectedTagOverwritten``, F4); they must be labelled, i.e. in
             ``ingest.repositories.allow`` or its top-N.
+        gc_overdue_after: ``RegistryGarbageCollectionOverdue`` (ticket) fires in a
+            region with a ``distribution-gc`` log source when its last successful
+            garbage collection is older than this (M8: weekly).
     """
 
     rule_mode: Literal["full", "performance"] = "full"
@@ -142,6 +145,7 @@ class AlertingConfig(Strict):
     certificate_expiry_warning: Duration = 14 * 86400.0
     rate_limit_headroom: float = Field(default=0.2, gt=0, lt=1)
     protected_repositories: tuple[str, ...] = ()
+    gc_overdue_after: Duration = 7 * 86400.0
 
     @model_validator(mode="after")
     def _check(self) -> AlertingConfig:
@@ -152,6 +156,8 @@ class AlertingConfig(Strict):
             if url is not None:
                 _check_url(url, key)
         require_positive(self.replication_lag_threshold, "replication_lag_threshold")
+        if not 3600 <= self.gc_overdue_after <= 90 * 86400:
+            raise ValueError("gc_overdue_after: must be between 1h and 90d")
         names = [window.name for window in self.maintenance_windows]
         if len(set(names)) != len(names):
             raise ValueError("maintenance_windows: a name is used twice")

@@ -54,11 +54,11 @@ __all__ = [
 
 LogFormat = Literal[
     "distribution", "distribution-access", "harbor-audit", "zot-audit", "jsonl",
-    "kubernetes-events",
+    "kubernetes-events", "distribution-gc",
 ]
 FORMAT_NAMES: tuple[LogFormat, ...] = (
     "distribution", "distribution-access", "harbor-audit", "zot-audit", "jsonl",
-    "kubernetes-events",
+    "kubernetes-events", "distribution-gc",
 )
 
 
@@ -188,6 +188,12 @@ class LogSourceConfig(_Source):
         if self.name == "probe":
             raise ValueError("name: 'probe' is the probes' own source name")
         return self
+
+    @property
+    def reads_traffic(self) -> bool:
+        """Whether its lines are registry operations (every format but
+        ``distribution-gc``, whose lines are garbage collection runs)."""
+        return self.format != "distribution-gc"
 
 
 NotificationFormat = Literal["distribution", "harbor"]
@@ -360,6 +366,12 @@ class IngestConfig(Strict):
                 raise ValueError(f"the source name {name!r} is used twice")
             seen.add(name)
         return self
+
+    @property
+    def traffic_logs(self) -> tuple[LogSourceConfig, ...]:
+        """The log sources that read registry operations (the traffic SLIs' sources;
+        not ``distribution-gc``)."""
+        return tuple(s for s in self.logs if s.reads_traffic)
 
     @property
     def checkpoint_path(self) -> Path:

@@ -2,10 +2,11 @@
 
 One JSON file per source (``<checkpoint_dir>/<source>.json``) maps each file
 *fingerprint* to the byte offset just after the last line whose accounting was handed
-to the sink. It is replaced atomically: written to a temporary file in the same
-directory, flushed and ``fsync``-ed, renamed over the old one, and the directory
-``fsync``-ed, so after a crash the file is either the previous checkpoint or the new
-one, never a mix.
+to the sink; for a parser that follows units spanning lines (a garbage collector's runs)
+it also holds the parser's state after those lines, so the two never disagree. It is
+replaced atomically: written to a temporary file in the same directory, flushed and
+``fsync``-ed, renamed over the old one, and the directory ``fsync``-ed, so after a
+crash the file is either the previous checkpoint or the new one, never a mix.
 
 Guarantee (see ``docs/ingest.md``): a position is recorded only after the lines before
 it were accounted, so no line is ever skipped. After a clean stop the last checkpoint
@@ -30,7 +31,7 @@ import time
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -94,6 +95,8 @@ class CheckpointStore:
         self.retention = retention
         self.cursor = cursor
         self._file_gone = False
+        self.parser_state: dict[str, Any] | None = None
+        """The parser state the loaded checkpoint held (set by :meth:`load`)."""
 
     @property
     def per_chunk(self) -> bool:
@@ -115,23 +118,27 @@ class CheckpointStore:
         """The saved checkpoints by fingerprint (empty when there is none usable).
 
         A damaged checkpoint is logged and set aside (a file is renamed ``*.corrupt``),
-        so the source starts as on a first start rather than not at all.
+        so the source starts as on a first start rather than not at all. The parser
+        state it holds, if any, is left in :attr:`parser_state`.
         """
+        self.parser_state = None
         if self.cursor is not None:
             value = self.cursor.read()
             if value is not None:
                 try:
-                    return _decode(value)
+                    files, self.parser_state = _decode(value)
                 except (ValueError, TypeError, KeyError, AttributeError) as exc:
                     log.error("ingest: unusable checkpoint ignored", path=str(self.path),
                               error=str(exc))
                     return {}
+                return files
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}
         try:
-            return _decode(text)
+            files, self.parser_state = _decode(text)
+            return files
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             aside = self.path.with_suffix(".corrupt")
             with contextlib.suppress(OSError):
@@ -140,15 +147,20 @@ class CheckpointStore:
                       moved_to=str(aside), error=str(exc))
             return {}
 
-    def save(self, entries: dict[str, Checkpoint]) -> None:
+    def save(self, entries: dict[str, Checkpoint],
+             parser_state: dict[str, Any] | None = None) -> None:
         """Save the checkpoint: stage it in the cursor, or replace the file atomically
         (temp file, fsync, rename, fsync dir).
 
-        Entries not updated within ``retention`` are dropped.
+        Entries not updated within ``retention`` are dropped. ``parser_state`` (the
+        parser's state after the lines the entries cover) is saved with them.
         """
         now = time.time()
         kept = {fp: asdict(cp) for fp, cp in entries.items() if now - cp.updated <= self.retention}
-        payload = json.dumps({"version": _VERSION, "files": kept}, sort_keys=True, indent=1)
+        document: dict[str, Any] = {"version": _VERSION, "files": kept}
+        if parser_state is not None:
+            document["parser"] = parser_state
+        payload = json.dumps(document, sort_keys=True, indent=1)
         if self.cursor is not None:
             if not self._file_gone and self.cursor.read() is not None:
                 # Committed: a file from before is obsolete.
@@ -176,8 +188,11 @@ class CheckpointStore:
             os.close(dir_fd)
 
 
-def _decode(text: str) -> dict[str, Checkpoint]:
+def _decode(text: str) -> tuple[dict[str, Checkpoint], dict[str, Any] | None]:
     data = json.loads(text)
     if data.get("version") != _VERSION:
         raise ValueError(f"unknown version {data.get('version')!r}")
-    return {fp: Checkpoint(**entry) for fp, entry in data["files"].items()}
+    parser = data.get("parser")
+    if parser is not None and not isinstance(parser, dict):
+        raise ValueError("parser: not an object")
+    return {fp: Checkpoint(**entry) for fp, entry in data["files"].items()}, parser

@@ -3,16 +3,21 @@
 :class:`SourcePipeline` is the single place where a line becomes exactly one of an
 observation, an ignored line or a rejected line; the tailer and ``replay`` both feed it
 and call :meth:`SourcePipeline.flush` after each chunk, before they record a position.
+A garbage collector's line is an ignored line whose report (a
+:class:`~registry_slo.ingest.formats.GcReport`) goes to the sink as it is read; the
+parser's state across lines (:class:`~registry_slo.ingest.formats.StatefulParser`) is
+saved and restored through the pipeline with the read positions.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import structlog
 
-from registry_slo.ingest.formats import Ignored, Parser, Rejected
+from registry_slo.ingest.formats import GcReport, Ignored, Parser, Rejected, StatefulParser
 from registry_slo.ingest.labels import RepositoryLabeler
 from registry_slo.ingest.overwrite import TagOverwriteDetector
 from registry_slo.ingest.sink import LineCounts, Sink
@@ -76,6 +81,7 @@ class SourcePipeline:
         self.overwrites = overwrites
         self.pending = LineCounts()
         self.reject_log = RejectLog(source)
+        self.stateful = parser if isinstance(parser, StatefulParser) else None
 
     def lines(self, lines: Iterable[bytes]) -> None:
         """Account complete lines (without their newlines)."""
@@ -112,7 +118,13 @@ class SourcePipeline:
             if type(result) is Ignored:
                 ignored[result.reason] += 1
                 continue
-            assert isinstance(result, Observation)
+            if not isinstance(result, Observation):  # a garbage collector's line
+                assert isinstance(result, GcReport)
+                if self._report(result):
+                    ignored[result.reason] += 1
+                else:
+                    rejected["internal_error"] += 1
+                continue
             if deliver(result):
                 observations += 1
             else:
@@ -155,6 +167,50 @@ class SourcePipeline:
             log.exception("ingest: accounting failed", source=self.source,
                           record=repr(result)[:300])
             return False
+        return True
+
+    def _report(self, report: GcReport) -> bool:
+        """Hand a garbage collector's report to the sink; ``False`` when that raised
+        (logged)."""
+        try:
+            self.sink.gc_report(report)
+        except Exception:  # a bug downstream must not take other records with it
+            log.exception("ingest: accounting failed", source=self.source,
+                          record=repr(report)[:300])
+            return False
+        return True
+
+    def snapshot(self) -> dict[str, Any] | None:
+        """The parser's state across lines, to save with the read positions (``None``:
+        a parser without any)."""
+        return self.stateful.snapshot() if self.stateful is not None else None
+
+    def restore(self, saved: Mapping[str, Any] | None) -> None:
+        """Go on from the parser state a checkpoint saved (``None``: a first start). A
+        state the parser cannot use is logged and the parser starts afresh."""
+        if self.stateful is None:
+            return
+        try:
+            report = self.stateful.restore(saved)
+        except ValueError as exc:
+            log.error("ingest: unusable parser state in the checkpoint, starting afresh",
+                      source=self.source, error=str(exc))
+            report = self.stateful.restore(None)
+        self._report(report)
+
+    def settle(self, now: float) -> bool:
+        """Let the parser end a unit that is over once nothing was read for a while
+        (``now = math.inf``: the input is over).
+
+        Returns:
+            Whether its state changed (and is to be saved).
+        """
+        if self.stateful is None:
+            return False
+        report = self.stateful.settle(now)
+        if report is None:
+            return False
+        self._report(report)
         return True
 
     def rejected(self, reason: str, detail: str = "") -> None:

@@ -8,6 +8,7 @@ instead of Prometheus metrics, and no checkpoints.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -108,4 +109,5 @@ def replay(
         pipeline.lines(cut.lines)
         pipeline.too_long(cut.too_long)
         pipeline.flush()
+    pipeline.settle(math.inf)  # the input is over: so is a run whose outcome is known
     return ReplayResult(tally, [str(f) for f in files], time.perf_counter() - started)

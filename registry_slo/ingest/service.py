@@ -6,13 +6,17 @@ that serves ``/metrics``), on its own schedule, with a read budget per poll so t
 source's backlog does not hold up the others. A failing poll is logged and counted
 (``registry_slo_internal_errors{component="ingest"}``) and the source goes on at its next
 poll: bad input never stops the exporter. What the sources read and how they are doing
-is reported to an :class:`IngestRecorder` (the exporter's ingest metrics).
+is reported to an :class:`IngestRecorder` (the exporter's ingest metrics). A
+``distribution-gc`` source reports garbage collection runs instead of traffic (its
+reports go to :meth:`TrafficRecorder.record_gc`), and, when its region's storage
+filesystem is read, what each run reclaimed (:class:`~registry_slo.ingest.reclaim.ReclaimMeter`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,11 +29,12 @@ from registry_slo.config import IngestConfig, LogSourceConfig
 from registry_slo.ingest.artifacts import ARTIFACT_KINDS, pushed_artifact
 from registry_slo.ingest.checkpoint import CheckpointStore, Cursor
 from registry_slo.ingest.filesystem import FilesystemUsage
-from registry_slo.ingest.formats import make_parser
+from registry_slo.ingest.formats import GcFact, GcReport, GcRunEnded, make_parser
 from registry_slo.ingest.labels import RepositoryLabeler
 from registry_slo.ingest.notify import Journal, NotificationReceiver, serve_notifications
 from registry_slo.ingest.overwrite import TagOverwriteDetector
 from registry_slo.ingest.pipeline import SourcePipeline
+from registry_slo.ingest.reclaim import ReclaimMeter
 from registry_slo.ingest.scrape import ScrapeRecorder, ScrapeSource
 from registry_slo.ingest.sink import LineCounts
 from registry_slo.ingest.tail import FileTailer
@@ -55,6 +60,11 @@ class TrafficRecorder(Protocol):
 
     def record_tag_overwrite(self, region: str, repository: str | None) -> None:
         """A push that moved an existing tag to another digest."""
+        ...
+
+    def record_gc(self, region: str, source: str, fact: GcFact) -> None:
+        """What a garbage collector's output reports (a run's summary, a deletion, the
+        end of a run, the last success)."""
         ...
 
     def record_ingest_lines(
@@ -90,6 +100,15 @@ class IngestRecorder(TrafficRecorder, ScrapeRecorder, Protocol):
         """Declare the tag overwrite series of ``repositories`` in ``region``."""
         ...
 
+    def configure_gc(self, region: str, source: str, reclaim: bool) -> None:
+        """Declare a garbage collection source's series (counters at zero; bytes
+        reclaimed unknown when ``reclaim``)."""
+        ...
+
+    def record_gc_reclaimed(self, region: str, source: str, nbytes: float) -> None:
+        """The bytes a source's last successful run reclaimed (NaN: not measurable)."""
+        ...
+
     def record_ingest_files(
         self, source: str, files: int, lag_bytes: int, events: Mapping[str, int], when: float
     ) -> None:
@@ -120,13 +139,17 @@ class MetricsSink:
     Args:
         metrics: the recorder.
         observers: also receive every observation.
+        meters: garbage collection source name → what measures its runs' reclaimed
+            bytes (told when a run ends).
     """
 
     def __init__(
-        self, metrics: TrafficRecorder, observers: Sequence[Callable[[Observation], None]] = ()
+        self, metrics: TrafficRecorder, observers: Sequence[Callable[[Observation], None]] = (),
+        meters: Mapping[str, ReclaimMeter] | None = None,
     ) -> None:
         self.metrics = metrics
         self.observers = tuple(observers)
+        self.meters = meters if meters is not None else {}
 
     def observe(self, observation: Observation, repository: str | None) -> None:
         """See :meth:`~registry_slo.ingest.sink.Sink.observe`."""
@@ -149,11 +172,21 @@ class MetricsSink:
             counts.bytes,
         )
 
+    def gc_report(self, report: GcReport) -> None:
+        """See :meth:`~registry_slo.ingest.sink.Sink.gc_report`."""
+        meter = self.meters.get(report.source)
+        for fact in report.facts:
+            self.metrics.record_gc(report.region, report.source, fact)
+            if meter is not None and isinstance(fact, GcRunEnded):
+                meter.ended(fact)
+
 
 class _Source:
-    def __init__(self, config: LogSourceConfig, tailer: FileTailer) -> None:
+    def __init__(self, config: LogSourceConfig, tailer: FileTailer,
+                 meter: ReclaimMeter | None = None) -> None:
         self.config = config
         self.tailer = tailer
+        self.meter = meter
         self.reported: Counter[str] = Counter()
 
 
@@ -188,7 +221,20 @@ class IngestService:
         self.config = config
         self.protection = protection
         self.metrics = metrics
-        sink = MetricsSink(metrics, observers)
+        storage: dict[str, FilesystemUsage] = {}
+        for filesystem in config.filesystems:
+            usage = FilesystemUsage(filesystem)
+            storage.setdefault(filesystem.region, usage)
+            metrics.track_storage(filesystem.region, filesystem.name, usage.used,
+                                  usage.capacity)
+        meters = {
+            source.name: ReclaimMeter(
+                storage[source.region].used,
+                functools.partial(metrics.record_gc_reclaimed, source.region, source.name))
+            for source in config.logs
+            if not source.reads_traffic and source.region in storage
+        }
+        sink = MetricsSink(metrics, observers, meters)
         labeler = RepositoryLabeler(config.repositories, keep=protected)
         overwrites = TagOverwriteDetector(config.tag_memory)
         directory = config.checkpoint_path
@@ -215,13 +261,13 @@ class IngestService:
                 rotate_wait=config.rotate_wait,
                 checkpoint_interval=config.checkpoint_interval,
             )
-            self._declare(source.region, source.name, protected, STATUS_CODES)
-            self.sources.append(_Source(source, tailer))
+            if source.reads_traffic:
+                self._declare(source.region, source.name, protected, STATUS_CODES)
+            else:  # garbage collection runs: no traffic series
+                metrics.configure_ingest_source(source.name)
+                metrics.configure_gc(source.region, source.name, source.name in meters)
+            self.sources.append(_Source(source, tailer, meters.get(source.name)))
         self.scrapes = [ScrapeSource(source, metrics) for source in config.scrapes]
-        for filesystem in config.filesystems:
-            usage = FilesystemUsage(filesystem)
-            metrics.track_storage(filesystem.region, filesystem.name, usage.used,
-                                  usage.capacity)
         notifications = config.notifications
         self.receiver: NotificationReceiver | None = None
         if notifications.endpoints:
@@ -303,6 +349,8 @@ class IngestService:
                 log.exception("ingest: closing failed", source=source.config.name)
 
     def _poll(self, source: _Source) -> bool:
+        if source.meter is not None:
+            source.meter.sample()  # before reading: a run's lines may follow
         busy = source.tailer.poll()
         self._report(source)
         return busy

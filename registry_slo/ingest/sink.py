@@ -2,7 +2,9 @@
 
 The pipeline hands every observation over as it is read, and the line counts (lines,
 ignored and rejected by reason) in batches, once per chunk read; a tailer writes its
-checkpoint only after the batch that covers it has been handed over.
+checkpoint only after the batch that covers it has been handed over. A garbage
+collector's lines are no observations: what they report of its runs is handed over as
+:class:`~registry_slo.ingest.formats.GcReport` s, as they are read.
 """
 
 from __future__ import annotations
@@ -11,9 +13,16 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from registry_slo.ingest.artifacts import pushed_artifact
+from registry_slo.ingest.formats import (
+    GcDeleted,
+    GcLastSuccess,
+    GcReport,
+    GcRunEnded,
+    GcSummary,
+)
 from registry_slo.observation import Observation
 
 __all__ = ["LineCounts", "Sink", "Tally"]
@@ -64,6 +73,10 @@ class Sink(Protocol):
         """A batch of line counts."""
         ...
 
+    def gc_report(self, report: GcReport) -> None:
+        """What a garbage collector's line (or the end of its run) reports."""
+        ...
+
 
 def _key(*parts: object) -> str:
     return " ".join("-" if p is None else str(p) for p in parts)
@@ -90,6 +103,11 @@ class Tally:
         self.first_time = math.inf
         self.last_time = -math.inf
         self._codes: dict[int | None, str] = {None: ""}
+        # Garbage collection: (region, result) -> runs; (region, kind) -> deleted.
+        self.gc_runs: Counter[tuple[str, str]] = Counter()
+        self.gc_deleted: Counter[tuple[str, str]] = Counter()
+        self.gc_summary: dict[str, GcSummary] = {}
+        self.gc_last_success: dict[str, float] = {}
 
     def observe(self, observation: Observation, repository: str | None) -> None:
         """See :meth:`Sink.observe`."""
@@ -158,6 +176,22 @@ class Tally:
             total = self.counts[source] = LineCounts()
         total.add(counts)
 
+    def gc_report(self, report: GcReport) -> None:
+        """See :meth:`Sink.gc_report`."""
+        region = report.region
+        for fact in report.facts:
+            match fact:
+                case GcSummary():
+                    self.gc_summary[region] = fact
+                case GcDeleted():
+                    self.gc_deleted[region, fact.kind] += 1
+                case GcRunEnded():
+                    self.gc_runs[region, fact.result] += 1
+                case GcLastSuccess():
+                    self.gc_last_success[region] = fact.time
+                case _:
+                    assert_never(fact)
+
     def total(self) -> LineCounts:
         """All sources' line counts added up."""
         out = LineCounts()
@@ -178,7 +212,7 @@ class Tally:
                 node[key[-1] or "-"] = value
             return out
 
-        return {
+        out: dict[str, Any] = {
             "lines": total.lines,
             "bytes": total.bytes,
             "observations": total.observations,
@@ -200,3 +234,24 @@ class Tally:
                 else [None, None]
             ),
         }
+        regions = {*self.gc_summary, *(r for r, _ in self.gc_runs),
+                   *(r for r, _ in self.gc_deleted)}
+        if regions:
+            out["garbage_collection"] = {
+                region: {
+                    "runs": {result: n for (r, result), n in sorted(self.gc_runs.items())
+                             if r == region},
+                    "deleted": {kind: n for (r, kind), n in sorted(self.gc_deleted.items())
+                                if r == region},
+                    "last_summary": (
+                        None if region not in self.gc_summary else {
+                            "blobs_marked": self.gc_summary[region].blobs_marked,
+                            "blobs_eligible": self.gc_summary[region].blobs_eligible,
+                            "manifests_eligible":
+                                self.gc_summary[region].manifests_eligible,
+                        }),
+                    "last_success": self.gc_last_success.get(region),
+                }
+                for region in sorted(regions)
+            }
+        return out

@@ -30,7 +30,10 @@ they are taken for one file. Registry logs begin with a timestamped line.
 
 Checkpoints (:mod:`registry_slo.ingest.checkpoint`) map fingerprints to the offset just
 after the last *accounted* line: the pipeline is flushed to the sink before an offset
-moves, and offsets are saved every ``checkpoint_interval`` and at :meth:`close`.
+moves, and offsets are saved every ``checkpoint_interval`` and at :meth:`close`, with
+the parser's state after those lines when it keeps one (a garbage collector's run in
+progress). After each poll the parser may end a unit that went quiet
+(:meth:`~registry_slo.ingest.pipeline.SourcePipeline.settle`).
 """
 
 from __future__ import annotations
@@ -189,6 +192,8 @@ class FileTailer:
             if budget <= 0:
                 break
         self._retire()
+        if self.pipeline.settle(time.time()):
+            self._dirty = True
         if self._dirty and self._clock() - self._last_save >= self.checkpoint_interval:
             self.save()
         return budget <= 0
@@ -196,11 +201,15 @@ class FileTailer:
     def _load(self) -> None:
         self._loaded = True
         if self.store is None:
+            self.pipeline.restore(None)
             return
         # read_from applies to a first start only: once a checkpoint exists, files
         # without an entry appeared while we were away and are read from the beginning.
         self._fresh = not self.store.exists()
         self._saved = self.store.load()
+        self.pipeline.restore(self.store.parser_state)
+        if self.pipeline.stateful is not None and self.store.parser_state is None:
+            self._dirty = True  # keep what a first start decided (when it began watching)
 
     def _hold(self) -> AbstractContextManager[object]:
         return self.store.hold() if self.store is not None else contextlib.nullcontext()
@@ -220,7 +229,7 @@ class FileTailer:
         for f in self._files.values():
             if f.fingerprint is not None:
                 entries[f.fingerprint] = Checkpoint(f.offset, f.path, f.dev, f.ino, now)
-        self.store.save(entries)
+        self.store.save(entries, self.pipeline.snapshot())
         self._saved = entries
         self._dirty = False
         self._last_save = self._clock()

@@ -2,26 +2,41 @@
 
 ``registry_slo_registry_*``: what log files, notifications and metrics endpoints say
 about the requests registries served (one set of series whatever the source, ``source``
-naming it). ``registry_slo_ingest_*``: how the sources themselves are doing (lines read
-and rejected, files followed, scrapes). :class:`IngestMetrics` is the recorder the
-ingest service and its scrape sources report to
-(:class:`~registry_slo.ingest.service.IngestRecorder`).
+naming it). ``registry_slo_gc_*``: the registries' garbage collection runs, as their
+output (``distribution-gc`` sources) tells them. ``registry_slo_ingest_*``: how the
+sources themselves are doing (lines read and rejected, files followed, scrapes).
+:class:`IngestMetrics` is the recorder the ingest service and its scrape sources report
+to (:class:`~registry_slo.ingest.service.IngestRecorder`).
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, assert_never
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from registry_slo.ingest.formats import IGNORED_REASONS, REJECTED_REASONS
+from registry_slo.ingest.formats import (
+    GC_RESULTS,
+    IGNORED_REASONS,
+    REJECTED_REASONS,
+    GcDeleted,
+    GcFact,
+    GcLastSuccess,
+    GcRunEnded,
+    GcSummary,
+)
 from registry_slo.observation import Observation
 from registry_slo.telemetry._last_read import ReportedLatency
 from registry_slo.telemetry._series import CountInternalError, SeriesGroup
 from registry_slo.vocabulary import (
     DURATION_BUCKETS,
+    GC_BLOBS_DELETED,
+    GC_LAST_SUCCESS,
+    GC_RECLAIMED,
+    GC_RUNS,
     INGEST_LINES,
     REGISTRY_DURATION,
     REGISTRY_FAILURES,
@@ -119,6 +134,66 @@ class IngestMetrics(SeriesGroup):
             registry=None,
         ))
         self.registry_reported_latency = self.add(ReportedLatency())
+        # -- garbage collection runs (distribution-gc sources, M8) ----------------------
+        self.gc_runs = self.add(Counter(
+            GC_RUNS.name,
+            "Garbage collection runs read from the collector's output, by result (ok: "
+            "it deleted what was eligible or found nothing to delete; dry_run: it listed "
+            "eligible blobs and deleted none; failed: an error, or its output stopped "
+            "before it was complete).",
+            ["region", "source", "result"],
+            registry=None,
+        ))
+        self.gc_blobs_marked = self.add(Gauge(
+            "registry_slo_gc_blobs_marked",
+            "Blobs (manifests included) the last garbage collection run marked as in use, "
+            "from its summary line.",
+            ["region", "source"],
+            registry=None,
+        ))
+        self.gc_blobs_eligible = self.add(Gauge(
+            "registry_slo_gc_blobs_eligible",
+            "Blobs the last garbage collection run found eligible for deletion (deleted "
+            "unless it was a dry run), from its summary line.",
+            ["region", "source"],
+            registry=None,
+        ))
+        self.gc_manifests_eligible = self.add(Gauge(
+            "registry_slo_gc_manifests_eligible",
+            "Untagged manifests the last garbage collection run found eligible for "
+            "deletion (--delete-untagged), from its summary line.",
+            ["region", "source"],
+            registry=None,
+        ))
+        self.gc_blobs_deleted = self.add(Counter(
+            GC_BLOBS_DELETED.name,
+            "Blobs garbage collection deleted (its 'Deleting blob' lines).",
+            ["region", "source"],
+            registry=None,
+        ))
+        self.gc_manifests_deleted = self.add(Counter(
+            "registry_slo_gc_manifests_deleted",
+            "Untagged manifests garbage collection deleted (its 'deleting manifest' lines).",
+            ["region", "source"],
+            registry=None,
+        ))
+        self.gc_last_success = self.add(Gauge(
+            GC_LAST_SUCCESS.name,
+            "Unix time the last successful (not dry) garbage collection run completed, as "
+            "read: its last line's timestamp, else when that line was read. Before the "
+            "source has read one: when it started watching (kept across restarts).",
+            ["region", "source"],
+            registry=None,
+        ))
+        self.gc_reclaimed = self.add(Gauge(
+            GC_RECLAIMED.name,
+            "Bytes the last successful garbage collection run reclaimed: the storage "
+            "filesystem's bytes used before its first deletion minus after its last (the "
+            "region's ingest.filesystems source); NaN when that could not be read "
+            "cleanly.",
+            ["region", "source"],
+            registry=None,
+        ))
         # -- the ingest sources' own health ---------------------------------------------
         self.ingest_scrapes = self.add(Counter(
             "registry_slo_ingest_scrapes",
@@ -270,6 +345,22 @@ class IngestMetrics(SeriesGroup):
         for repository in repositories:
             self.registry_tag_overwrites.labels(region, repository)
 
+    def configure_gc(self, region: str, source: str, reclaim: bool) -> None:
+        """Create a garbage collection source's counters at zero (``increase()`` sees
+        the first run), and its reclaimed bytes at NaN (unknown) when measured.
+
+        Args:
+            region: the source's region.
+            source: the ``distribution-gc`` source's name.
+            reclaim: whether the region's storage filesystem is read (bytes reclaimed).
+        """
+        for result in GC_RESULTS:
+            self.gc_runs.labels(region, source, result)
+        self.gc_blobs_deleted.labels(region, source)
+        self.gc_manifests_deleted.labels(region, source)
+        if reclaim:
+            self.gc_reclaimed.labels(region, source).set(math.nan)
+
     # -- log and notification sources -------------------------------------------------------
 
     def record_event(self, observation: Observation, repository: str | None = None) -> None:
@@ -333,6 +424,45 @@ class IngestMetrics(SeriesGroup):
             repository: its bounded ``repository`` label (``None``: not labelled).
         """
         self.registry_tag_overwrites.labels(region, repository or "").inc()
+
+    def record_gc(self, region: str, source: str, fact: GcFact) -> None:
+        """Account what a garbage collector's output reports.
+
+        Args:
+            region: the registry's region.
+            source: the ``distribution-gc`` source.
+            fact: a run's summary, a deletion, the end of a run, or the last success.
+        """
+        match fact:
+            case GcSummary():
+                self.gc_blobs_marked.labels(region, source).set(fact.blobs_marked)
+                self.gc_blobs_eligible.labels(region, source).set(fact.blobs_eligible)
+                self.gc_manifests_eligible.labels(region, source).set(
+                    fact.manifests_eligible)
+            case GcDeleted():
+                match fact.kind:
+                    case "blob":
+                        self.gc_blobs_deleted.labels(region, source).inc()
+                    case "manifest":
+                        self.gc_manifests_deleted.labels(region, source).inc()
+                    case _:
+                        assert_never(fact.kind)
+            case GcRunEnded():
+                self.gc_runs.labels(region, source, fact.result).inc()
+            case GcLastSuccess():
+                self.gc_last_success.labels(region, source).set(fact.time)
+            case _:
+                assert_never(fact)
+
+    def record_gc_reclaimed(self, region: str, source: str, nbytes: float) -> None:
+        """Set the bytes the last successful run reclaimed.
+
+        Args:
+            region: the registry's region.
+            source: the ``distribution-gc`` source.
+            nbytes: storage used before minus after (NaN: not measurable).
+        """
+        self.gc_reclaimed.labels(region, source).set(nbytes)
 
     def record_ingest_lines(
         self,

@@ -7,7 +7,10 @@ logrus formatters and its access log) or the documented shapes (zot's audit log,
 forwarded audit line, JSON lines under two ``jsonl`` mappings: nested method/path/status
 and operation/success with Unix milliseconds, Kubernetes Events as kubectl, the watch
 API, eventrouter and kubernetes-event-exporter write them), with one field replaced by an
-arbitrary JSON value, a slice cut out, or bytes appended.
+arbitrary JSON value, a slice cut out, or bytes appended. The garbage collector's output
+(``distribution-gc``: real runs of distribution 2.8's collector in the three formatters,
+and the same lines as a CronJob pod's CRI log) goes through the same mutations; its
+parser keeps state across lines, so every example is a sequence of them.
 """
 
 from __future__ import annotations
@@ -71,6 +74,12 @@ SOURCES: dict[str, tuple[str, list[bytes], JsonlMapping | None]] = {
         f'"at":1767600001500}}'.encode(),
         b'{"event":"pull","ok":false,"repo":"a","at":1767600002000}',
     ], EVENTS),
+    "distribution-gc": ("distribution-gc", [
+        *(line for name in ("gc-json.log", "gc-text.log", "gc-logstash.log")
+          for line in _lines(f"gc/{name}")),
+        *(b"2026-12-04T12:52:14.338552455Z stdout F " + line
+          for line in _lines("gc/gc-json.log")[:12]),
+    ], None),
     "kubernetes-events": ("kubernetes-events", [
         line for name in ("kubectl-core-v1.jsonl", "kubelet-older.jsonl",
                           "events-k8s-io-v1.jsonl", "eventrouter.log", "event-exporter.jsonl",

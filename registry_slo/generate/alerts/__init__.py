@@ -27,7 +27,8 @@ absent alert watches the ingest sources it reads instead (``registry_slo_ingest_
 Registry alerts (one group per region, labelled with the region): probes not running
 or never run, skipped runs, replication lag (mirrors), blob integrity errors, rejected
 credentials, storage, authentication failure spikes, expiring certificates (``https``
-regions) and moved tags of protected repositories.
+regions), moved tags of protected repositories, and overdue garbage collection (regions
+with a ``distribution-gc`` log source).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ from registry_slo.generate.alerts._registry import (
     BLOB_INTEGRITY_ALERT,
     CERTIFICATE_ALERT,
     COUNTER_WINDOW,
+    GC_OVERDUE_ALERT,
+    GC_OVERDUE_FOR,
     NEVER_RAN_ALERT,
     NOT_RUNNING_ALERT,
     NOT_RUNNING_INTERVALS,
@@ -57,6 +60,7 @@ from registry_slo.generate.alerts._registry import (
     STORAGE_FOR,
     TAG_OVERWRITE_ALERT,
     counter_window,
+    gc_sources,
     not_running_after,
     region_alert_rules,
     region_alerts,
@@ -84,6 +88,8 @@ __all__ = [
     "BLOB_INTEGRITY_ALERT",
     "CERTIFICATE_ALERT",
     "COUNTER_WINDOW",
+    "GC_OVERDUE_ALERT",
+    "GC_OVERDUE_FOR",
     "NEVER_RAN_ALERT",
     "NOT_RUNNING_ALERT",
     "NOT_RUNNING_INTERVALS",
@@ -105,6 +111,7 @@ __all__ = [
     "absent_alert",
     "burn_rate_alerts",
     "counter_window",
+    "gc_sources",
     "not_running_after",
     "region_alert_rules",
     "region_alerts",

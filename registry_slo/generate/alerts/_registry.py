@@ -1,7 +1,7 @@
 """The registry alerts of one region, as a table of :class:`AlertRule`: probes that do
 not run, replication lag, integrity and credential failures (from the probes), and
 storage, authentication spikes, certificates and moved tags (from what the registry
-emits)."""
+emits), and overdue garbage collection (from its collector's output)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,18 @@ import re
 from typing import Any
 
 from registry_slo._units import format_duration, human_duration
-from registry_slo.config import AlertingConfig, PrometheusConfig, RegionConfig, Settings
+from registry_slo.config import (
+    AlertingConfig,
+    IngestConfig,
+    PrometheusConfig,
+    RegionConfig,
+    Settings,
+)
 from registry_slo.generate._model import num, selector
 from registry_slo.generate.alerts._rule import AlertRule, render_alert
 from registry_slo.vocabulary import (
     CERTIFICATE_EXPIRY,
+    GC_LAST_SUCCESS,
     PROBE_FAILURES,
     PROBE_LAST_RUN,
     PROBE_SKIPPED,
@@ -38,6 +45,8 @@ __all__ = [
     "BLOB_INTEGRITY_ALERT",
     "CERTIFICATE_ALERT",
     "COUNTER_WINDOW",
+    "GC_OVERDUE_ALERT",
+    "GC_OVERDUE_FOR",
     "NEVER_RAN_ALERT",
     "NOT_RUNNING_ALERT",
     "NOT_RUNNING_INTERVALS",
@@ -54,6 +63,7 @@ __all__ = [
     "STORAGE_FOR",
     "TAG_OVERWRITE_ALERT",
     "counter_window",
+    "gc_sources",
     "not_running_after",
     "region_alert_rules",
     "region_alerts",
@@ -73,6 +83,7 @@ CERTIFICATE_ALERT = "RegistryCertificateExpiring"
 TAG_OVERWRITE_ALERT = "RegistryProtectedTagOverwritten"
 RATE_LIMIT_LOW_ALERT = "RegistryRateLimitHeadroomLow"
 RATE_LIMIT_EXHAUSTED_ALERT = "RegistryRateLimitExhausted"
+GC_OVERDUE_ALERT = "RegistryGarbageCollectionOverdue"
 
 NOT_RUNNING_INTERVALS = 3
 """A probe whose last run is older than this many intervals (plus the age of the
@@ -91,6 +102,9 @@ AUTH_SPIKE_MIN_RATE = 0.1
 AUTH_SPIKE_FOR = 600
 RATE_LIMIT_LOW_FOR = 900
 RATE_LIMIT_EXHAUSTED_FOR = 300
+GC_OVERDUE_FOR = 3600
+"""``RegistryGarbageCollectionOverdue`` waits this long: a weekly run that finishes up to
+an hour later than the week before (it had more to do) raises nothing."""
 
 _PROBE = "{{ $labels.probe }}"
 
@@ -355,24 +369,67 @@ def _traffic_alerts(region: RegionConfig, alerting: AlertingConfig,
     return rules
 
 
+def gc_sources(ingest: IngestConfig) -> dict[str, list[str]]:
+    """The ``distribution-gc`` log sources (garbage collector output) of each region
+    that has one."""
+    out: dict[str, list[str]] = {}
+    for source in ingest.logs:
+        if not source.reads_traffic:
+            out.setdefault(source.region, []).append(source.name)
+    return out
+
+
+def _gc_alerts(region: RegionConfig, alerting: AlertingConfig) -> list[AlertRule]:
+    """Garbage collection overdue, for a region whose collector's output is read.
+
+    ``registry_slo_gc_last_success_timestamp_seconds`` exists from the exporter's start:
+    before any run is read it holds the time the source started watching (kept across
+    restarts), so a collector that never runs fires one interval after that, and a
+    fresh exporter is quiet."""
+    name = region.name
+    after = alerting.gc_overdue_after
+    return [AlertRule(
+        name=GC_OVERDUE_ALERT,
+        expr=f"time() - max by (region) ({GC_LAST_SUCCESS.name}{selector(region=name)})"
+        f" > {num(after)}\n",
+        severity="ticket",
+        summary=f"garbage collection of {name} is overdue",
+        description=(
+            f"No garbage collection run of {name} has completed successfully for more "
+            f"than {human_duration(after)} (dry runs do not count; before any run was "
+            "read, since the exporter began reading the collector's output): deleted "
+            "and untagged images keep their storage until it runs (M8). Check the GC job "
+            "(cron, CronJob), its log, and registry_slo_gc_runs_total by result."
+        ),
+        runbook="registry-garbage-collection-overdue",
+        about=name,
+        for_seconds=GC_OVERDUE_FOR,
+    )]
+
+
 def region_alert_rules(region: RegionConfig, alerting: AlertingConfig,
-                       prometheus: PrometheusConfig) -> list[AlertRule]:
+                       prometheus: PrometheusConfig, *,
+                       gc: bool = False) -> list[AlertRule]:
     """The registry alerts of one region, in the order of its rule group.
 
     Args:
         region: the region.
         alerting: the ``alerting`` section (thresholds, protected repositories).
         prometheus: the ``prometheus`` section (windows hold four scrapes).
+        gc: whether the region has a ``distribution-gc`` log source (its garbage
+            collection alert).
     """
     return [*_probe_alerts(region, alerting, prometheus),
-            *_traffic_alerts(region, alerting, prometheus)]
+            *_traffic_alerts(region, alerting, prometheus),
+            *(_gc_alerts(region, alerting) if gc else [])]
 
 
 def region_alerts(region: RegionConfig, alerting: AlertingConfig,
-                  prometheus: PrometheusConfig) -> list[dict[str, Any]]:
-    """The rules of one region's registry alert group, rendered."""
+                  prometheus: PrometheusConfig, *, gc: bool = False) -> list[dict[str, Any]]:
+    """The rules of one region's registry alert group, rendered (see
+    :func:`region_alert_rules`)."""
     return [render_alert(rule, alerting)
-            for rule in region_alert_rules(region, alerting, prometheus)]
+            for rule in region_alert_rules(region, alerting, prometheus, gc=gc)]
 
 
 def registry_alerts(settings: Settings) -> list[dict[str, Any]]:
@@ -381,10 +438,12 @@ def registry_alerts(settings: Settings) -> list[dict[str, Any]]:
     Returns:
         Prometheus rule group dicts.
     """
+    collected = gc_sources(settings.ingest)
     return [
         {
             "name": f"registry-slo/registry/{region.name}",
-            "rules": region_alerts(region, settings.alerting, settings.prometheus),
+            "rules": region_alerts(region, settings.alerting, settings.prometheus,
+                                   gc=region.name in collected),
         }
         for region in settings.regions
     ]

@@ -64,6 +64,11 @@ class DashboardContext:
         storage_threshold: ``alerting.storage_threshold`` (share of capacity).
         rate_limit_headroom: ``alerting.rate_limit_headroom`` (share of a quota).
         coverage: whether some region runs the coverage check (``coverage:``).
+        rollback: whether some region runs the rollback check (``rollback:``).
+        kubernetes: whether the kubelet rules are generated (``kubernetes:``).
+        gc: whether some region's garbage collector output is read (a
+            ``distribution-gc`` log source).
+        gc_overdue_after: ``alerting.gc_overdue_after`` (seconds).
     """
 
     slos: tuple[SLOView, ...]
@@ -73,6 +78,10 @@ class DashboardContext:
     storage_threshold: float
     rate_limit_headroom: float
     coverage: bool
+    rollback: bool
+    kubernetes: bool
+    gc: bool
+    gc_overdue_after: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DashboardContext:
@@ -104,6 +113,10 @@ class DashboardContext:
             storage_threshold=settings.alerting.storage_threshold,
             rate_limit_headroom=settings.alerting.rate_limit_headroom,
             coverage=any(r.coverage is not None for r in settings.regions),
+            rollback=any(r.rollback is not None for r in settings.regions),
+            kubernetes=settings.kubernetes is not None,
+            gc=any(not log.reads_traffic for log in settings.ingest.logs),
+            gc_overdue_after=settings.alerting.gc_overdue_after,
         )
 
     def slo_for(self, kind: str, probe: str | None = None) -> SLOView | None:

@@ -1,5 +1,6 @@
 """The Debug dashboard: per-phase timings with exemplar links to traces, pushes per
-repository, replication and cache detail, ingest and exporter health."""
+repository, replication and cache detail, garbage collection (regions whose collector's
+output is read), ingest and exporter health."""
 
 from __future__ import annotations
 
@@ -22,7 +23,14 @@ from registry_slo.generate.dashboards._promql import (
     sel,
     variables,
 )
-from registry_slo.vocabulary import PROBE_DURATION, REPLICATION_LAG
+from registry_slo.vocabulary import (
+    GC_BLOBS_DELETED,
+    GC_LAST_SUCCESS,
+    GC_RECLAIMED,
+    GC_RUNS,
+    PROBE_DURATION,
+    REPLICATION_LAG,
+)
 
 __all__ = ["DEBUG", "build"]
 
@@ -180,6 +188,44 @@ def _replication_row(board: Board, ctx: DashboardContext) -> None:
     )
 
 
+def _gc_row(board: Board, ctx: DashboardContext) -> None:
+    """Garbage collection (M8): the runs the ``distribution-gc`` sources read."""
+    board.row("Garbage collection")
+    rate = "[$__rate_interval]"
+    board.add(
+        table_panel(
+            "Since the last successful garbage collection",
+            "Seconds since each garbage collector's last successful (not dry) run "
+            "completed, per region and source; before any run was read, since the exporter "
+            "began reading its output. Red: RegistryGarbageCollectionOverdue's interval.",
+            [Target(f"time() - max by (region, source) ({GC_LAST_SUCCESS.name}{sel()})",
+                    instant=True, table=True)],
+            units.Seconds, size=(8, 8), decimals=0,
+            steps=[(None, "green"), (ctx.gc_overdue_after, "red")],
+        ),
+        time_series(
+            "Garbage collection runs and blobs deleted",
+            "Runs completed by result (ok, dry_run, failed) and blobs deleted, per "
+            "region, from the collectors' output.",
+            [Target(f"sum by (region, result) (increase({GC_RUNS.total}{sel()}{rate}))",
+                    "{{region}} runs {{result}}"),
+             Target(f"sum by (region) (increase({GC_BLOBS_DELETED.total}{sel()}{rate}))",
+                    "{{region}} blobs deleted")],
+            units.Short, size=(8, 8), decimals=0,
+        ),
+        time_series(
+            "Bytes reclaimed by the last garbage collection",
+            "The storage filesystem's bytes used before the last successful run's first "
+            "deletion minus after its last (regions with an ingest.filesystems source); "
+            "no value when it could not be read cleanly (the exporter was not reading the "
+            "filesystem while the run went on).",
+            [Target(f"max by (region, source) ({GC_RECLAIMED.name}{sel()})",
+                    "{{region}} {{source}}")],
+            units.BytesIEC, size=(8, 8),
+        ),
+    )
+
+
 def _ingest_row(board: Board) -> None:
     board.row("Ingest and exporter health")
     rate = "[$__rate_interval]"
@@ -262,5 +308,7 @@ def build(ctx: DashboardContext, executive: DashboardRef, oncall: DashboardRef
     _probe_row(board)
     _push_row(board)
     _replication_row(board, ctx)
+    if ctx.gc:
+        _gc_row(board, ctx)
     _ingest_row(board)
     return board.build()

@@ -1,7 +1,7 @@
 """The promtool tests of the registry alerts: probes not running (stalled and never
 run), skipped runs, blob integrity errors, rejected credentials, storage, an
 authentication failure spike, rate-limit headroom running low and exhausted, an expiring
-certificate, a moved protected tag, and replication lag."""
+certificate, a moved protected tag, replication lag, and overdue garbage collection."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from registry_slo.generate.alerts import (
     AUTH_SPIKE_WINDOW,
     BLOB_INTEGRITY_ALERT,
     CERTIFICATE_ALERT,
+    GC_OVERDUE_ALERT,
+    GC_OVERDUE_FOR,
     NEVER_RAN_ALERT,
     NOT_RUNNING_ALERT,
     RATE_LIMIT_EXHAUSTED_ALERT,
@@ -32,6 +34,7 @@ from registry_slo.generate.alerts import (
     STORAGE_FOR,
     TAG_OVERWRITE_ALERT,
     counter_window,
+    gc_sources,
     not_running_after,
     region_alerts,
     skipped_window,
@@ -46,6 +49,7 @@ from registry_slo.generate.promtool_tests._series import (
 from registry_slo.sli.windows import HOUR, MINUTE
 from registry_slo.vocabulary import (
     CERTIFICATE_EXPIRY,
+    GC_LAST_SUCCESS,
     PROBE_FAILURES,
     PROBE_LAST_RUN,
     PROBE_SKIPPED,
@@ -68,8 +72,9 @@ _Rules = Mapping[str, Mapping[str, Any]]
 
 
 def _rules(region: RegionConfig, alerting: AlertingConfig,
-           prometheus: PrometheusConfig) -> _Rules:
-    return {rule["alert"]: rule for rule in region_alerts(region, alerting, prometheus)}
+           prometheus: PrometheusConfig, gc: bool = False) -> _Rules:
+    return {rule["alert"]: rule
+            for rule in region_alerts(region, alerting, prometheus, gc=gc)}
 
 
 def _fires(rules: _Rules, alert: str, at: float, *labels: dict[str, str]) -> dict[str, Any]:
@@ -319,18 +324,48 @@ def _lag_test(region: RegionConfig, alerting: AlertingConfig, prometheus: Promet
     )
 
 
+def _gc_overdue_test(region: RegionConfig, source: str, alerting: AlertingConfig,
+                     rules: _Rules, t: Timing) -> dict[str, Any]:
+    """A garbage collector that has not succeeded since ``gc_overdue_after`` minus 30
+    minutes before the test begins (its last run then, or the exporter's start: the
+    series holds either the same way): the alert fires ``for`` after the interval is
+    crossed, at 30 minutes, and resolves once a run completes. (Starting the series 30
+    minutes short of the interval spares promtool days of evaluations.)"""
+    after = alerting.gc_overdue_after
+    crossed = 30 * MINUTE
+    since = float(crossed - after)
+    overdue = t.round_up(crossed + 1)  # the first evaluation past the interval
+    fires_at = overdue + GC_OVERDUE_FOR
+    ran_at = fires_at + 10 * MINUTE
+    samples = t.samples(ran_at + 30 * MINUTE)
+    last_success = [since if i * t.scrape < ran_at else float(t.next_sample(ran_at))
+                    for i in range(samples)]
+    labels = {"region": region.name}
+    return t.scenario(
+        f"{region.name}: no garbage collection for {human_duration(after)}, then a run",
+        [series(GC_LAST_SUCCESS.name, {**labels, "source": source}, last_success)],
+        [
+            *no_alerts([GC_OVERDUE_ALERT], [crossed, fires_at - t.evaluation]),
+            _fires(rules, GC_OVERDUE_ALERT, fires_at, labels),
+            *no_alerts([GC_OVERDUE_ALERT], [t.seen(ran_at)]),
+        ],
+    )
+
+
 FRESH_HORIZON = HOUR
 """A fresh start is watched this long: no registry alert at any evaluation."""
 
 
 def _fresh_series(region: RegionConfig, alerting: AlertingConfig, sources: Sequence[str],
-                  t: Timing) -> list[dict[str, str]]:
+                  t: Timing, collectors: Sequence[str] = ()) -> list[dict[str, str]]:
     """The series of one region as a fresh, healthy exporter exposes them: every
     configured probe declared, its last run from the second scrape on (probes start
     spread over their interval), failure and skip counters at zero, the traffic its
     ingest sources read with the authentication failures at zero, storage below the
     threshold, a certificate far from expiry, protected repositories' overwrites at
-    zero, and no replication lag before the mirror is first read."""
+    zero, no replication lag before the mirror is first read, and the last successful
+    garbage collection of each ``collectors`` source (``distribution-gc``) at the time
+    the exporter started, none having run yet."""
     n = t.samples(FRESH_HORIZON) + 1
     interval = region.probe.interval
     zeros = [0.0] * n
@@ -374,6 +409,8 @@ def _fresh_series(region: RegionConfig, alerting: AlertingConfig, sources: Seque
         out.append(series(REPLICATION_LAG.name,
                           {"region": region.name, "source_region": region.replicates_from},
                           lag))
+    out += [series(GC_LAST_SUCCESS.name, {"region": region.name, "source": collector},
+                   [0.0] * n) for collector in collectors]
     return out
 
 
@@ -381,15 +418,18 @@ def _fresh_start_test(settings: Settings, t: Timing) -> dict[str, Any]:
     """Every region of a fresh, healthy exporter: no registry alert at any evaluation
     of the first hour."""
     sources: dict[str, list[str]] = {r.name: [] for r in settings.regions}
-    for log in settings.ingest.logs:
+    for log in settings.ingest.traffic_logs:
         sources[log.region].append(log.name)
     for endpoint in settings.ingest.notifications.endpoints:
         sources[endpoint.region].append(endpoint.name)
+    collectors = gc_sources(settings.ingest)
     names: set[str] = set()
     input_series: list[dict[str, str]] = []
     for region in settings.regions:
-        names |= set(_rules(region, settings.alerting, settings.prometheus))
-        input_series += _fresh_series(region, settings.alerting, sources[region.name], t)
+        gc = collectors.get(region.name, [])
+        names |= set(_rules(region, settings.alerting, settings.prometheus, bool(gc)))
+        input_series += _fresh_series(region, settings.alerting, sources[region.name], t,
+                                      gc)
     return t.scenario(
         "a fresh, healthy exporter raises no registry alert in its first hour",
         input_series,
@@ -435,4 +475,16 @@ def registry_test_file(settings: Settings, rule_file: str) -> dict[str, Any] | N
     mirror = next((r for r in settings.regions if r.replicates_from), None)
     if mirror is not None:
         tests.append(_lag_test(mirror, settings.alerting, settings.prometheus, t))
+    tests += _gc_tests(settings, t)
     return t.document(rule_file, tests)
+
+
+def _gc_tests(settings: Settings, t: Timing) -> list[dict[str, Any]]:
+    """The garbage collection scenario, in the first region with a ``distribution-gc``
+    source (none without one)."""
+    collectors = gc_sources(settings.ingest)
+    region = next((r for r in settings.regions if r.name in collectors), None)
+    if region is None:
+        return []
+    rules = _rules(region, settings.alerting, settings.prometheus, gc=True)
+    return [_gc_overdue_test(region, collectors[region.name][0], settings.alerting, rules, t)]

@@ -7,6 +7,8 @@
 ``zot-audit``            zot's JSON audit log
 ``jsonl``                any JSON-lines log, through a field mapping
 ``kubernetes-events``    Kubernetes Events: the kubelet's image pulls, per node
+``distribution-gc``      the distribution registry's garbage collector's output: no
+                         operations, but runs (:class:`GcReport` verdicts)
 =======================  ==========================================================
 """
 
@@ -29,7 +31,20 @@ from registry_slo.ingest.formats._base import (
     Ignored,
     Parser,
     Rejected,
+    StatefulParser,
     check_values,
+)
+from registry_slo.ingest.formats._gc_facts import (
+    GC_KINDS,
+    GC_RESULTS,
+    GcDeleted,
+    GcFact,
+    GcKind,
+    GcLastSuccess,
+    GcReport,
+    GcResult,
+    GcRunEnded,
+    GcSummary,
 )
 from registry_slo.ingest.formats._http import (
     PROBE_AGENT_PREFIX,
@@ -43,6 +58,7 @@ from registry_slo.ingest.formats._http import (
 )
 from registry_slo.ingest.formats.access import AccessLogParser
 from registry_slo.ingest.formats.distribution import DistributionParser
+from registry_slo.ingest.formats.gc import DistributionGcParser
 from registry_slo.ingest.formats.harbor import HarborAuditParser
 from registry_slo.ingest.formats.jsonl import JsonlParser
 from registry_slo.ingest.formats.kubernetes import KubernetesEventsParser
@@ -54,6 +70,8 @@ __all__ = [
     "BLANK",
     "DUPLICATE",
     "FORMAT_NAMES",
+    "GC_KINDS",
+    "GC_RESULTS",
     "IGNORED_REASONS",
     "NOT_AN_OPERATION",
     "NOT_REGISTRY_API",
@@ -62,13 +80,23 @@ __all__ = [
     "PROBE_TRAFFIC",
     "REJECTED_REASONS",
     "AccessLogParser",
+    "DistributionGcParser",
     "DistributionParser",
+    "GcDeleted",
+    "GcFact",
+    "GcKind",
+    "GcLastSuccess",
+    "GcReport",
+    "GcResult",
+    "GcRunEnded",
+    "GcSummary",
     "HarborAuditParser",
     "Ignored",
     "JsonlParser",
     "KubernetesEventsParser",
     "Parser",
     "Rejected",
+    "StatefulParser",
     "ZotAuditParser",
     "check_values",
     "classify",
@@ -119,4 +147,6 @@ def make_parser(
         return JsonlParser(region, source, mapping)
     if format == "kubernetes-events":
         return KubernetesEventsParser(region, source, registries)
+    if format == "distribution-gc":
+        return DistributionGcParser(region, source)
     raise ValueError(f"unknown format {format!r} (known: {', '.join(FORMAT_NAMES)})")

@@ -20,10 +20,12 @@ observation.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from time import time as wall_clock
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from registry_slo._units import LARGEST_SIZE
+from registry_slo.ingest.formats._gc_facts import GcReport
 from registry_slo.ingest.formats._http import outcome, split_reference
 from registry_slo.ingest.formats._verdict import (
     ALREADY_PRESENT,
@@ -58,6 +60,7 @@ __all__ = [
     "Parser",
     "Rejected",
     "SourceParser",
+    "StatefulParser",
     "check_values",
 ]
 
@@ -77,6 +80,32 @@ class Parser(Protocol):
         Raises:
             Rejected: the line cannot be read.
         """
+        ...
+
+
+@runtime_checkable
+class StatefulParser(Parser, Protocol):
+    """A parser of output that comes in units spanning lines (a garbage collector's
+    runs): it keeps what it read of the unit in progress. Its state is saved in the
+    source's checkpoint with the read positions (so a restart goes on exactly where the
+    positions do), and a unit may end on quiet rather than on a line."""
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state to save (JSON-ready)."""
+        ...
+
+    def restore(self, saved: Mapping[str, Any] | None) -> GcReport:
+        """Go on from a saved state (``None``: a first start); report the figures it
+        holds.
+
+        Raises:
+            ValueError: not a state this parser wrote.
+        """
+        ...
+
+    def settle(self, now: float) -> GcReport | None:
+        """End a unit whose outcome is known when nothing was read for a while
+        (``now = math.inf``: the input is over); report it."""
         ...
 
 

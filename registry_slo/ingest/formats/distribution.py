@@ -50,6 +50,8 @@ from registry_slo.ingest.formats._http import (
     outcome,
     rfc3339,
 )
+from registry_slo.ingest.formats._logrus import TEXT_PAIR as _TEXT_PAIR
+from registry_slo.ingest.formats._logrus import text_value as _text_value
 from registry_slo.observation import Observation
 from registry_slo.oci import Reason
 
@@ -80,7 +82,6 @@ _PROBE_AGENT = PROBE_AGENT_PREFIX.encode()
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "PUT", "POST", "PATCH", "DELETE")}
 _STATUSES = {str(n).encode(): n for n in range(100, 600)}
 _NO_PHASES: Mapping[str, float] = MappingProxyType({})
-_TEXT_PAIR = re.compile(r'([^\s=]+)=("(?:[^"\\]|\\.)*"|\S*)')
 _CHALLENGES = ("authorization token required", "invalid authorization credential")
 
 
@@ -92,15 +93,6 @@ def _unescape(raw: bytes) -> str:
         except ValueError:
             raise Rejected("malformed_json", "bad string escape") from None
     return text
-
-
-def _text_value(raw: str) -> str:
-    if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-        try:
-            return str(json.loads(raw))
-        except ValueError:
-            return raw[1:-1]
-    return raw
 
 
 class DistributionParser(SourceParser):
