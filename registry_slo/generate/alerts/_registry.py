@@ -17,6 +17,7 @@ from registry_slo.config import (
     Settings,
 )
 from registry_slo.generate._model import num, selector
+from registry_slo.generate.alerts._rollback import rollback_alert_rules
 from registry_slo.generate.alerts._rule import AlertRule, render_alert
 from registry_slo.vocabulary import (
     CERTIFICATE_EXPIRY,
@@ -421,7 +422,8 @@ def region_alert_rules(region: RegionConfig, alerting: AlertingConfig,
     """
     return [*_probe_alerts(region, alerting, prometheus),
             *_traffic_alerts(region, alerting, prometheus),
-            *(_gc_alerts(region, alerting) if gc else [])]
+            *(_gc_alerts(region, alerting) if gc else []),
+            *rollback_alert_rules(region, prometheus)]
 
 
 def region_alerts(region: RegionConfig, alerting: AlertingConfig,

@@ -241,6 +241,57 @@ def _failures_row(board: Board, ctx: DashboardContext) -> None:
     )
 
 
+def _rollback_row(board: Board) -> None:
+    board.row("Rollback readiness")
+    board.add(
+        bar_gauge(
+            "Rollback targets gone",
+            "Per repository, how many digests a rollback would go back to the registry no "
+            "longer has: recent digests pulled by digest or pushed under a protected tag, "
+            "and each protected tag's previous release (registry_slo_rollback_targets_"
+            "missing; RegistryRollbackTargetGone pages when a previous release is gone). "
+            "0: every target is there.",
+            [Target(f"max by (region, repository) (registry_slo_rollback_targets_missing"
+                    f"{sel()})", "{{region}} {{repository}}", instant=True)],
+            units.Short, size=(24, 6), decimals=0, min_value=0.0,
+            steps=[(None, "green"), (1.0, "red")],
+        ),
+    )
+
+
+def _kubelet_row(board: Board) -> None:
+    board.row("Image pulls as the nodes see them (kubelets)")
+    board.add(
+        time_series(
+            "Kubelet pull p95 by image size",
+            "p95 of successful image pulls as the kubelets timed them "
+            "(kubelet_image_pull_duration_seconds, alpha since Kubernetes 1.30), by the "
+            "kubelet's image size bucket: a registry or cache problem slows every size.",
+            [Target("histogram_quantile(0.95, sum by (image_size_in_bytes, le) (rate("
+                    "kubelet_image_pull_duration_seconds_bucket[$__rate_interval])))",
+                    "{{image_size_in_bytes}}")],
+            units.Seconds, size=(8, 7),
+        ),
+        time_series(
+            "Kubelet pull failure ratio",
+            "Share of the kubelets' pull_image runtime operations that failed "
+            "(registry_slo:kubelet_image_pull_errors:rate / …pulls:rate).",
+            [Target("registry_slo:kubelet_image_pull_errors:rate\n/\n"
+                    "(registry_slo:kubelet_image_pulls:rate > 0)", "failures")],
+            units.PercentUnit, size=(8, 7), decimals=2,
+        ),
+        bar_gauge(
+            "Pods blocked on image pulls",
+            "Containers waiting in ErrImagePull or ImagePullBackOff now, by namespace "
+            "(kube-state-metrics): failed deployments due to images (M17).",
+            [Target("sum by (namespace) (registry_slo:pods_blocked_on_image_pull)",
+                    "{{namespace}}", instant=True)],
+            units.Short, size=(8, 7), decimals=0, min_value=0.0,
+            steps=[(None, "green"), (1.0, "red")],
+        ),
+    )
+
+
 def build(ctx: DashboardContext, executive: DashboardRef, debug: DashboardRef
           ) -> models.Dashboard:
     """The On-call dashboard for the configuration ``ctx``."""
@@ -254,4 +305,8 @@ def build(ctx: DashboardContext, executive: DashboardRef, debug: DashboardRef
     _latency_row(board, ctx, debug)
     _auth_row(board, ctx)
     _failures_row(board, ctx)
+    if ctx.rollback:
+        _rollback_row(board)
+    if ctx.kubernetes:
+        _kubelet_row(board)
     return board.build()

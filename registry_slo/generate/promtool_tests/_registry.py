@@ -39,6 +39,7 @@ from registry_slo.generate.alerts import (
     region_alerts,
     skipped_window,
 )
+from registry_slo.generate.promtool_tests._rollback import rollback_fresh_series, rollback_test
 from registry_slo.generate.promtool_tests._series import (
     Timing,
     alert_test,
@@ -411,6 +412,7 @@ def _fresh_series(region: RegionConfig, alerting: AlertingConfig, sources: Seque
                           lag))
     out += [series(GC_LAST_SUCCESS.name, {"region": region.name, "source": collector},
                    [0.0] * n) for collector in collectors]
+    out += rollback_fresh_series(region, n)
     return out
 
 
@@ -476,6 +478,13 @@ def registry_test_file(settings: Settings, rule_file: str) -> dict[str, Any] | N
     if mirror is not None:
         tests.append(_lag_test(mirror, settings.alerting, settings.prometheus, t))
     tests += _gc_tests(settings, t)
+    checked = next((r for r in settings.regions if r.rollback is not None), None)
+    if checked is not None:
+        rollback = rollback_test(
+            checked, _rules(checked, settings.alerting, settings.prometheus),
+            settings.prometheus, t)
+        if rollback is not None:
+            tests.append(rollback)
     return t.document(rule_file, tests)
 
 
