@@ -7,6 +7,9 @@ repository labels, tag overwrite detection) that hands observations and line acc
 to a sink: the exporter's metrics (:class:`MetricsSink`, run by :class:`IngestService`)
 or a :class:`Tally` (:func:`replay`). A :class:`NotificationReceiver` turns registry
 webhooks (distribution envelopes, Harbor) into the same records, deduplicated by event id.
+A ``distribution-gc`` source reads a garbage collector's output: its lines are no
+operations, and what they report of its runs goes to the sink as
+:class:`~registry_slo.ingest.formats.GcReport` s.
 """
 
 from __future__ import annotations

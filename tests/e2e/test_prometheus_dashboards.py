@@ -11,6 +11,12 @@ SLOs as ``examples/regions.yaml``.
 The probes reach eu-west through the fault proxy, which adds the rate-limit headers of a
 metered registry to its answers (the rate-limit panels then have series).
 
+Garbage collection (M8): us-east's ``distribution-gc`` source reads one log that the real
+collector appends to, as cron would: a dry run on us-east's storage (after its outage:
+stopped, nothing writes), and a real run on a dedicated registry's storage that holds
+known garbage (a manifest deleted by digest, an untagged manifest), so the runs, the
+deletions and the reclaimed bytes the garbage collection panels show are real.
+
 Shortened intervals (stated as the issue asks): probes every 2 s (example: 30 s),
 scrapes every 1 s, and rule evaluation every 2 s instead of the 1 m the generated
 promtool tests assume. The rules themselves are the generated ones, unchanged.
@@ -35,6 +41,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import secrets
@@ -54,6 +61,7 @@ from conftest import require_binary
 from harness import FaultMode, FaultProxy, push_image
 from harness.otlp import OTLPReceiver
 from harness.prometheus import LocalPrometheus, PrometheusQueryError, scrape_job
+from ingest.gc_storage import Garbage, make_garbage, run_gc
 
 from registry_slo._units import parse_duration
 from registry_slo.config import Settings, load_config
@@ -63,6 +71,7 @@ from registry_slo.generate import dashboards as dashboards_module
 from registry_slo.generate import generate
 from registry_slo.generate._model import period_name
 from registry_slo.generate.dashboards import iter_targets
+from registry_slo.ingest.formats.gc import SETTLE
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "regions.yaml"
@@ -145,8 +154,12 @@ class Stack:
     exporter_log: Path
     out: Path
     page_bound: float
+    gc_log: Path
+    gc_target: LocalRegistry
+    garbage: Garbage
     stopped_at: float | None = None
     page_after: float | None = None
+    gc_at: float | None = None
 
     def exporter_tail(self) -> str:
         return self.exporter_log.read_text(errors="replace")[-3000:]
@@ -179,6 +192,27 @@ class Stack:
                 return
             time.sleep(0.5)
 
+    def ensure_gc(self) -> None:
+        """Run the garbage collector (once), as cron appends to the log us-east's
+        ``distribution-gc`` source reads: a dry run on us-east's storage once us-east is
+        stopped, then a real run on the dedicated registry's garbage; wait until
+        Prometheus has the real run (over :data:`SETTLE` seconds after its last line)."""
+        if self.gc_at is not None:
+            return
+        self.ensure_outage()  # us-east stopped: its storage holds still for the dry run
+        dry = run_gc(self.us_east.config_path, self.gc_log, "--dry-run", "--delete-untagged")
+        assert dry == 0, self.gc_log.read_text(errors="replace")[-2000:]
+        self.gc_at = time.time()
+        real = run_gc(self.gc_target.config_path, self.gc_log, "--delete-untagged")
+        assert real == 0, self.gc_log.read_text(errors="replace")[-2000:]
+        try:
+            self.prometheus.wait_for(
+                'registry_slo_gc_runs_total{region="us-east",result="ok"} >= 1'
+                ' and on () registry_slo_gc_reclaimed_bytes{region="us-east"} > -1e18',
+                timeout=SETTLE + 60)
+        except TimeoutError as exc:
+            pytest.fail(f"{exc}\nexporter log:\n{self.exporter_tail()}")
+
 
 def _page_bound(out: Path) -> float:
     """The detection bound the generated promtool test states for pull-availability."""
@@ -194,7 +228,7 @@ METERED = {"RateLimit-Policy": '"pulls";q=1000;w=21600', "RateLimit": '"pulls";r
 
 def _exporter_config(us: LocalRegistry, eu: LocalRegistry, eu_url: str,
                      cache: LocalRegistry, receiver: OTLPReceiver,
-                     port: int) -> dict[str, Any]:
+                     port: int, gc_log: Path) -> dict[str, Any]:
     example = yaml.safe_load(EXAMPLE.read_text())
     return {
         "listen": f"127.0.0.1:{port}",
@@ -202,12 +236,15 @@ def _exporter_config(us: LocalRegistry, eu: LocalRegistry, eu_url: str,
         "defaults": {"probe": {"interval": PROBE_INTERVAL, "timeout": PROBE_INTERVAL,
                                "blob_size": "16KiB", "repository": "registry-slo/probe"}},
         "regions": [
-            {"name": "us-east", "url": us.url, "probe": {"enabled": ["push", "pull", "auth"]},
-             # The coverage panel: the probe repository's images (none signed).
-             "coverage": {"repositories": ["registry-slo/probe"], "interval": "10s",
-                          "timeout": "10s"}},
+            {"name": "us-east", "url": us.url, "probe": {"enabled": ["push", "pull", "auth"]}},
             {"name": "eu-west", "url": eu_url, "replicates_from": "us-east",
-             "probe": {"enabled": ["pull", "auth"]}},
+             "probe": {"enabled": ["pull", "auth"]},
+             # The coverage and rollback panels, on the region that stays up (us-east is
+             # stopped for the outage): the probe repository (none signed, none gone).
+             "coverage": {"repositories": ["registry-slo/probe"], "interval": "10s",
+                          "timeout": "10s"},
+             "rollback": {"repositories": ["registry-slo/probe"], "protected_tags": ["prod"],
+                          "interval": "10s", "timeout": "10s"}},
             {"name": "ap-south-cache", "url": cache.url, "pull_through_cache_of": "us-east",
              "debug_vars_url": f"{cache.debug_url}/debug/vars",
              "probe": {"enabled": ["pull", "auth", "cache"]}},
@@ -218,6 +255,9 @@ def _exporter_config(us: LocalRegistry, eu: LocalRegistry, eu_url: str,
              "paths": [str(us.log_path)], "read_from": "beginning"},
             {"name": "eu-west-log", "region": "eu-west", "format": "distribution",
              "paths": [str(eu.log_path)], "read_from": "beginning"},
+            # The garbage collector's output, as examples/regions.yaml reads it.
+            {"name": "us-east-gc", "region": "us-east", "format": "distribution-gc",
+             "paths": [str(gc_log)], "read_from": "beginning"},
         ], "filesystems": [
             {"name": "us-east-storage", "region": "us-east", "path": str(us.storage_dir)},
         ]},
@@ -240,11 +280,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         cache = stack.enter_context(LocalRegistry(
             proxy_remote_url=us.url, debug_metrics=True, log_path=tmp / "cache.log"))
         receiver = stack.enter_context(OTLPReceiver())
+        # A registry whose storage holds known garbage, for a real garbage collection
+        # (stopped: the collector wants no writes during its run).
+        gc_target = stack.enter_context(LocalRegistry(log_path=tmp / "gc-target.log"))
+        garbage = make_garbage(gc_target.url, layer_bytes=1 << 20)
+        gc_target.stop(cleanup=False)
+        gc_log = tmp / "gc.log"
         # The probes reach eu-west through a proxy adding rate-limit headers.
         metered = stack.enter_context(FaultProxy(eu.url))
         metered.set_mode(FaultMode.HEADERS, headers=METERED)
         port = free_port()
-        config = _exporter_config(us, eu, metered.url, cache, receiver, port)
+        config = _exporter_config(us, eu, metered.url, cache, receiver, port, gc_log)
         config_path = tmp / "regions.yaml"
         config_path.write_text(yaml.safe_dump(config, sort_keys=False))
         settings = load_config(config_path)
@@ -284,7 +330,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             feature_flags=["exemplar-storage"],
         ))
         yield Stack(settings, prometheus, us, receiver, exporter, log, out,
-                    _page_bound(out))
+                    _page_bound(out), gc_log, gc_target, garbage)
 
 
 def _warm(stack: Stack) -> None:
@@ -352,9 +398,37 @@ def _has_series(prom: LocalPrometheus, target: dict[str, Any], expr: str) -> boo
     return bool(prom.query_range(expr, now - 120, now, 5))
 
 
+def test_garbage_collection_runs_are_read(stack: Stack) -> None:
+    """What Prometheus has of the two runs: the real one's deletions are the garbage the
+    dedicated registry held, its reclaimed bytes were measured (the filesystem holding
+    us-east's storage: /tmp, which others write too, so only that it was), and the
+    overdue alert is quiet."""
+    _warm(stack)
+    stack.ensure_gc()
+    prom = stack.prometheus
+
+    def value(expr: str) -> float:
+        (found,) = prom.query(expr)
+        return found.value
+
+    us = '{region="us-east",source="us-east-gc"}'
+    assert value(f"registry_slo_gc_blobs_deleted_total{us}") == \
+        len(stack.garbage.eligible_untagged)
+    assert value(f"registry_slo_gc_manifests_deleted_total{us}") == \
+        len(stack.garbage.untagged_manifests)
+    assert value('registry_slo_gc_runs_total{region="us-east",result="ok"}') >= 1
+    assert value(f'sum(registry_slo_gc_runs_total{us})') == 2  # the dry run, the real one
+    assert value(f"registry_slo_gc_blobs_marked{us}") == len(stack.garbage.marked_untagged)
+    assert value(f"registry_slo_gc_last_success_timestamp_seconds{us}") >= stack.gc_at
+    assert not math.isnan(value(f"registry_slo_gc_reclaimed_bytes{us}"))  # measured
+    assert not [a for a in prom.alerts()
+                if a["labels"].get("alertname") == "RegistryGarbageCollectionOverdue"]
+
+
 def test_every_panel_query_returns_series(stack: Stack) -> None:
     _warm(stack)
     stack.ensure_outage()
+    stack.ensure_gc()
     prom = stack.prometheus
     regions = [r.name for r in stack.settings.regions]
     slos = [s.name for s in stack.settings.slos]
