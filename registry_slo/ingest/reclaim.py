@@ -4,8 +4,8 @@ before the run's first deletion minus after its last one.
 A ``distribution-gc`` source whose region also has an ``ingest.filesystems`` source reads
 that filesystem (``statvfs``, microseconds) at each of its polls and keeps the readings
 of the last :data:`HISTORY` seconds. When a successful run ends, its deletion lines'
-logrus timestamps bracket what it removed: the figure is the last reading taken before
-the first deletion minus the first reading taken :data:`AFTER` seconds or more after the
+logrus timestamps bracket what it removed: the figure is the last reading over before
+the first deletion minus the first reading begun :data:`AFTER` seconds or more after the
 last one, each within :data:`MAX_GAP` seconds of its mark. The deletion lines are logged
 just before each removal, so such readings are clean of the run's own work whenever
 the exporter was reading the filesystem while the run went on, however late the log
@@ -55,21 +55,24 @@ class ReclaimMeter:
         self._used = used
         self._report = report
         self._clock = clock
-        self._readings: deque[tuple[float, float]] = deque(maxlen=8192)
+        # (read from, read until, bytes): a reading counts as before a time only when it
+        # was over by then, and as after one only when it began after it.
+        self._readings: deque[tuple[float, float, float]] = deque(maxlen=8192)
         self._pending: tuple[float, float] | None = None  # (bytes before, last deletion)
 
     def sample(self) -> None:
         """Read the filesystem now (each poll of the source, before it reads), and
         finish a measurement that waited for this reading."""
-        now = self._clock()
+        start = self._clock()
         value = self._used()
+        now = self._clock()
         if not math.isnan(value):
-            self._readings.append((now, value))
+            self._readings.append((start, now, value))
         while self._readings and self._readings[0][0] < now - HISTORY:
             self._readings.popleft()
         if self._pending is not None:
             before, last = self._pending
-            if now >= last + AFTER:
+            if start >= last + AFTER:
                 self._pending = None
                 self._finish(before, last)
 
@@ -86,17 +89,17 @@ class ReclaimMeter:
             self._report(math.nan)
             return
         first, last = run.deletions
-        before = next((value for at, value in reversed(self._readings)
-                       if first - MAX_GAP <= at < first), None)
+        before = next((value for start, end, value in reversed(self._readings)
+                       if first - MAX_GAP <= start and end < first), None)
         if before is None:
             self._report(math.nan)
             return
-        if any(at >= last + AFTER for at, _ in self._readings):
+        if any(start >= last + AFTER for start, _, _ in self._readings):
             self._finish(before, last)
         else:
             self._pending = (before, last)
 
     def _finish(self, before: float, last: float) -> None:
-        after = next((value for at, value in self._readings
-                      if last + AFTER <= at <= last + AFTER + MAX_GAP), None)
+        after = next((value for start, _, value in self._readings
+                      if last + AFTER <= start <= last + AFTER + MAX_GAP), None)
         self._report(math.nan if after is None else before - after)
