@@ -25,9 +25,16 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+_YAML11_BOOLS = frozenset({"y", "Y", "n", "N"})
+"""Booleans to YAML 1.1 readers (kustomize, Go's yaml.v2) that PyYAML writes unquoted:
+a region named ``n`` must stay a string."""
+
+
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     if "\n" in data:
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    if data in _YAML11_BOOLS:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="'")
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 

@@ -27,7 +27,7 @@ import yaml
 from conftest import require_binary
 from harness.fuzzing import fuzz_settings
 from harness.serve import ServeProcess
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from registry_slo.config import Settings, load_config
@@ -516,6 +516,14 @@ def _expected_secrets(config: dict[str, Any], name: str) -> tuple[set[str], set[
 
 @fuzz_settings(default=20)
 @given(deployments())
+# A region named "n": YAML 1.1 readers (kustomize) took the unquoted name for false.
+@example({"listen": "127.0.0.1:1024",
+          "regions": [{"name": "n", "url": "http://127.0.0.1:5000",
+                       "probe": {"enabled": ["pull", "auth"]}}],
+          "ingest": {"notifications": {"listen": "127.0.0.1:1025", "endpoints": []}},
+          "slos": [{"name": "pulls", "sli": {"kind": "probe_success", "probe": "pull"},
+                    "objective": 99}],
+          "prometheus": {"scrape_interval": "10s"}})
 def test_every_valid_configuration_gives_valid_overlays(drawn: dict[str, Any]) -> None:
     """For any drawn configuration: every overlay renders and validates, no two overlays
     create the same object or select each other's pods, and each mounts exactly the
