@@ -167,11 +167,34 @@ class ProbeConfig(Strict):
         return self.interval * 0.1 if self.jitter is None else self.jitter
 
 
-class CoverageConfig(Strict):
+class _RepositoryCheck(Strict):
+    """What the opt-in scheduled checks of some repositories share: the repositories,
+    and a timeout no longer than the interval."""
+
+    repositories: tuple[str, ...] = Field(min_length=1)
+    interval: Duration
+    timeout: Duration
+
+    @field_validator("repositories")
+    @classmethod
+    def _repositories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a repository twice")
+        return tuple(repository_name(r) for r in value)
+
+    @model_validator(mode="after")
+    def _timeout(self) -> _RepositoryCheck:
+        if not 0 < self.timeout <= self.interval:
+            raise ValueError(
+                f"timeout ({self.timeout:g}s) must be positive and not longer than "
+                f"interval ({self.interval:g}s)")
+        return self
+
+
+class CoverageConfig(_RepositoryCheck):
     """Opt-in: how many recent images of some repositories are signed, attested and
     have an SBOM (M10), asked of the registry (the referrers API, else the tag schema)."""
 
-    repositories: tuple[str, ...] = Field(min_length=1)
     tags: int = Field(
         default=20, ge=1, le=1000,
         description="images checked per repository: the last this many of its tags in "
@@ -181,23 +204,9 @@ class CoverageConfig(Strict):
     interval: Duration = 3600.0
     timeout: Duration = 120.0
 
-    @field_validator("repositories")
-    @classmethod
-    def _repositories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists a repository twice")
-        return tuple(repository_name(r) for r in value)
-
-    @model_validator(mode="after")
-    def _check(self) -> CoverageConfig:
-        if not 0 < self.timeout <= self.interval:
-            raise ValueError(
-                f"timeout ({self.timeout:g}s) must be positive and not longer than "
-                f"interval ({self.interval:g}s)")
-        return self
 
 
-class RollbackConfig(Strict):
+class RollbackConfig(_RepositoryCheck):
     """Opt-in (M16, "broken rollback"): remember the digests deployments could roll back
     to, and check on a schedule that the registry still holds them.
 
@@ -206,10 +215,9 @@ class RollbackConfig(Strict):
     digest a tag pointed at before a push moved it is that tag's rollback target).
     """
 
-    repositories: tuple[str, ...] = Field(min_length=1)
     protected_tags: tuple[str, ...] = Field(
         default=(),
-        description="tags whose previous digest must stay (RegistryRollbackTargetMissing "
+        description="tags whose previous digest must stay (RegistryRollbackTargetGone "
         "pages when it is gone), e.g. [prod, stable]",
     )
     keep: int = Field(default=5, ge=1, le=100,
@@ -219,12 +227,6 @@ class RollbackConfig(Strict):
     interval: Duration = 600.0
     timeout: Duration = 60.0
 
-    @field_validator("repositories")
-    @classmethod
-    def _repositories(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        if len(set(value)) != len(value):
-            raise ValueError("lists a repository twice")
-        return tuple(repository_name(r) for r in value)
 
     @field_validator("protected_tags")
     @classmethod
@@ -232,11 +234,7 @@ class RollbackConfig(Strict):
         return tuple(tag_name(t) for t in value)
 
     @model_validator(mode="after")
-    def _check(self) -> RollbackConfig:
-        if not 0 < self.timeout <= self.interval:
-            raise ValueError(
-                f"timeout ({self.timeout:g}s) must be positive and not longer than "
-                f"interval ({self.interval:g}s)")
+    def _window(self) -> RollbackConfig:
         if self.window < self.interval:
             raise ValueError(f"window ({self.window:g}s) must not be shorter than "
                              f"interval ({self.interval:g}s)")
